@@ -1,0 +1,108 @@
+//! Mailer on Amazon SES v2.
+
+use async_trait::async_trait;
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::config::http::HttpResponse;
+use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+
+use super::{Mailer, OutgoingEmail, SendError, SendFailure, SentEmail};
+use crate::error::ErrorClass;
+use crate::timeout::{Budget, within};
+
+/// Sends through SES v2 `SendEmail`.
+#[derive(Debug, Clone)]
+pub struct SesMailer {
+    client: Client,
+    budget: Budget,
+}
+
+impl SesMailer {
+    /// A mailer on `client`.
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            budget: Budget::SES,
+        }
+    }
+
+    /// Overrides the per-send time budget.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+}
+
+fn content(data: &str) -> Result<Content, SendError> {
+    Content::builder()
+        .data(data)
+        .charset("UTF-8")
+        .build()
+        .map_err(|e| SendError::new(SendFailure::Permanent, format!("build: {e}")))
+}
+
+/// Classifies an SES `SendEmail` failure from its typed variant and error kind.
+pub fn classify_send_error(err: &SdkError<SendEmailError, HttpResponse>) -> SendFailure {
+    match err {
+        SdkError::ServiceError(ctx) => match ctx.err() {
+            SendEmailError::MessageRejected(_)
+            | SendEmailError::MailFromDomainNotVerifiedException(_)
+            | SendEmailError::BadRequestException(_)
+            | SendEmailError::NotFoundException(_) => SendFailure::Permanent,
+            SendEmailError::AccountSuspendedException(_)
+            | SendEmailError::SendingPausedException(_) => SendFailure::AccountPaused,
+            SendEmailError::TooManyRequestsException(_)
+            | SendEmailError::LimitExceededException(_) => SendFailure::Retryable,
+            other => {
+                match crate::aws::classify_service(other.code(), ctx.raw().status().as_u16()) {
+                    ErrorClass::Permanent | ErrorClass::Validation => SendFailure::Permanent,
+                    _ => SendFailure::Retryable,
+                }
+            }
+        },
+        // The request may have been received: we cannot know whether SES sent it.
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => SendFailure::Ambiguous,
+        SdkError::DispatchFailure(d) if d.is_timeout() => SendFailure::Ambiguous,
+        SdkError::ConstructionFailure(_) => SendFailure::Permanent,
+        _ => SendFailure::Retryable,
+    }
+}
+
+#[async_trait]
+impl Mailer for SesMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<SentEmail, SendError> {
+        let message = Message::builder()
+            .subject(content(&email.subject)?)
+            .body(
+                Body::builder()
+                    .text(content(&email.text)?)
+                    .html(content(&email.html)?)
+                    .build(),
+            )
+            .build();
+        let request = self
+            .client
+            .send_email()
+            .from_email_address(&email.from)
+            .destination(Destination::builder().to_addresses(&email.to).build())
+            .content(EmailContent::builder().simple(message).build());
+        match within(self.budget, request.send()).await {
+            Err(timed_out) => Err(SendError::new(
+                SendFailure::Ambiguous,
+                timed_out.to_string(),
+            )),
+            Ok(Ok(out)) => Ok(SentEmail {
+                message_id: out.message_id().unwrap_or_default().to_owned(),
+            }),
+            Ok(Err(err)) => {
+                let kind = classify_send_error(&err);
+                let code = err
+                    .as_service_error()
+                    .and_then(|e| e.code())
+                    .unwrap_or("no-code");
+                Err(SendError::new(kind, code.to_owned()))
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Logs and correlation: JSON `tracing` output for Lambda, correlation ids, and helpers that
+//! keep personal data and secrets out of logs.
+
+use std::fmt;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Installs a JSON `tracing` subscriber suited to Lambda (no colours, no timestamps: the
+/// platform adds them; level from `RUST_LOG`, default `info`). Safe to call twice.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_span_list(true)
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .try_init();
+}
+
+/// One id carried from the API request or Stripe event through the queue to the SES message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CorrelationId(String);
+
+impl CorrelationId {
+    /// A fresh random id (128 bits, hex).
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(hex::encode(bytes))
+    }
+
+    /// Reuses an upstream id (request id, Stripe event id); keeps only safe characters and
+    /// at most 128 of them so a client cannot inject log content.
+    pub fn from_upstream(raw: &str) -> Self {
+        let cleaned: String = raw
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+            .take(128)
+            .collect();
+        if cleaned.is_empty() {
+            Self::random()
+        } else {
+            Self(cleaned)
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A short stable hash for log fields (`h:` + 12 hex chars of SHA-256): lets logs correlate
+/// events about the same email or token without revealing it.
+pub fn log_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    format!("h:{}", &hex::encode(digest)[..12])
+}
+
+/// An email for human eyes in logs: first character and domain (`j***@example.com`).
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) if !local.is_empty() => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        _ => "***".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_stable_and_do_not_contain_the_value() {
+        let a = log_hash("jane@example.com");
+        assert_eq!(a, log_hash("jane@example.com"));
+        assert_ne!(a, log_hash("john@example.com"));
+        assert_eq!(a.len(), 14);
+        assert!(!a.contains("jane"));
+    }
+
+    #[test]
+    fn emails_are_masked() {
+        assert_eq!(mask_email("jane@example.com"), "j***@example.com");
+        assert_eq!(mask_email("not-an-email"), "***");
+        assert_eq!(mask_email("@x.com"), "***");
+    }
+
+    #[test]
+    fn upstream_ids_are_sanitised() {
+        assert_eq!(CorrelationId::from_upstream("evt_123").as_str(), "evt_123");
+        assert_eq!(
+            CorrelationId::from_upstream("a\nb\"c}").as_str(),
+            "abc",
+            "newlines and quotes cannot reach the log"
+        );
+        assert_eq!(CorrelationId::from_upstream("\n").as_str().len(), 32);
+    }
+}
