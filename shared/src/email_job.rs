@@ -25,6 +25,20 @@ pub enum EmailTemplate {
     AdminAlert,
 }
 
+impl EmailTemplate {
+    /// Whether a permanent failure of this email must alert the administrator.
+    pub fn is_critical(self) -> bool {
+        matches!(
+            self,
+            Self::OrderConfirmation
+                | Self::DepositConfirmation
+                | Self::PaymentFailed
+                | Self::Reminder24h
+                | Self::Reminder1h
+        )
+    }
+}
+
 /// One email to deliver exactly once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmailJob {
@@ -42,4 +56,52 @@ pub struct EmailJob {
     pub correlation_id: CorrelationId,
     /// When the job was created.
     pub created_at: DateTime<Utc>,
+}
+
+impl EmailJob {
+    /// A job for `template`; `critical` follows the template.
+    ///
+    /// `id` must name the thing the email is about (e.g. `order-confirmation#<order>`), so a
+    /// second producer of the same email produces the same id and is deduplicated.
+    pub fn new(
+        id: impl Into<String>,
+        template: EmailTemplate,
+        to: impl Into<String>,
+        data: serde_json::Value,
+        correlation_id: CorrelationId,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            template,
+            to: to.into(),
+            data,
+            critical: template.is_critical(),
+            correlation_id,
+            created_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_round_trip_as_json_and_follow_template_criticality() {
+        let job = EmailJob::new(
+            "order-confirmation#o1",
+            EmailTemplate::OrderConfirmation,
+            "jane@example.com",
+            serde_json::json!({"order_id": "o1"}),
+            CorrelationId::from_upstream("evt_1"),
+            DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+        );
+        assert!(job.critical);
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(text.contains("\"template\":\"order_confirmation\""), "{text}");
+        assert_eq!(serde_json::from_str::<EmailJob>(&text).unwrap(), job);
+        assert!(!EmailTemplate::AdminAlert.is_critical());
+        assert!(!EmailTemplate::SignInNotice.is_critical());
+    }
 }
