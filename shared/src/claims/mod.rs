@@ -201,6 +201,25 @@ pub trait ClaimStore: Send + Sync + fmt::Debug {
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError>;
 }
 
+#[async_trait]
+impl<T: ClaimStore + ?Sized> ClaimStore for std::sync::Arc<T> {
+    async fn claim(&self, request: &ClaimRequest) -> Result<ClaimOutcome, StoreError> {
+        (**self).claim(request).await
+    }
+    async fn complete(&self, claim: &Claim, result: Option<&str>) -> Result<(), StoreError> {
+        (**self).complete(claim, result).await
+    }
+    async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
+        (**self).release(claim).await
+    }
+    async fn fail_permanently(&self, claim: &Claim, reason: &str) -> Result<(), StoreError> {
+        (**self).fail_permanently(claim, reason).await
+    }
+    async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError> {
+        (**self).get(key).await
+    }
+}
+
 /// Whether `record` blocks a new claim at `now`.
 pub(crate) fn blocks_claim(record: &ClaimRecord, now: DateTime<Utc>) -> bool {
     if record.expires_at <= now {

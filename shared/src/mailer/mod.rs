@@ -84,3 +84,10 @@ pub trait Mailer: Send + Sync + fmt::Debug {
     /// Sends one email.
     async fn send(&self, email: &OutgoingEmail) -> Result<SentEmail, SendError>;
 }
+
+#[async_trait]
+impl<T: Mailer + ?Sized> Mailer for std::sync::Arc<T> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<SentEmail, SendError> {
+        (**self).send(email).await
+    }
+}

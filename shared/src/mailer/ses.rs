@@ -106,3 +106,63 @@ impl Mailer for SesMailer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sesv2::types::error::{
+        AccountSuspendedException, MessageRejected, SendingPausedException,
+        TooManyRequestsException,
+    };
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    fn service(err: SendEmailError, status: u16) -> SdkError<SendEmailError, HttpResponse> {
+        let raw = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn ses_errors_are_classified_from_typed_variants() {
+        let cases = [
+            (
+                SendEmailError::MessageRejected(MessageRejected::builder().build()),
+                400,
+                SendFailure::Permanent,
+            ),
+            (
+                SendEmailError::TooManyRequestsException(
+                    TooManyRequestsException::builder().build(),
+                ),
+                429,
+                SendFailure::Retryable,
+            ),
+            (
+                SendEmailError::SendingPausedException(SendingPausedException::builder().build()),
+                400,
+                SendFailure::AccountPaused,
+            ),
+            (
+                SendEmailError::AccountSuspendedException(
+                    AccountSuspendedException::builder().build(),
+                ),
+                400,
+                SendFailure::AccountPaused,
+            ),
+        ];
+        for (err, status, expected) in cases {
+            assert_eq!(classify_send_error(&service(err, status)), expected);
+        }
+        let unhandled = SendEmailError::generic(
+            aws_sdk_sesv2::error::ErrorMetadata::builder()
+                .code("InternalFailure")
+                .build(),
+        );
+        assert_eq!(
+            classify_send_error(&service(unhandled, 500)),
+            SendFailure::Retryable
+        );
+        let timeout: SdkError<SendEmailError, HttpResponse> = SdkError::timeout_error("slow");
+        assert_eq!(classify_send_error(&timeout), SendFailure::Ambiguous);
+    }
+}

@@ -66,3 +66,27 @@ pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 
 /// Longest visibility timeout SQS accepts.
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
+#[async_trait]
+impl<T: EmailQueue + ?Sized> EmailQueue for std::sync::Arc<T> {
+    async fn enqueue(&self, job: &EmailJob, delay: Duration) -> Result<String, StoreError> {
+        (**self).enqueue(job, delay).await
+    }
+    async fn receive(
+        &self,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, StoreError> {
+        (**self).receive(max, visibility).await
+    }
+    async fn change_visibility(
+        &self,
+        receipt: &Receipt,
+        timeout: Duration,
+    ) -> Result<(), StoreError> {
+        (**self).change_visibility(receipt, timeout).await
+    }
+    async fn delete(&self, receipt: &Receipt) -> Result<(), StoreError> {
+        (**self).delete(receipt).await
+    }
+}

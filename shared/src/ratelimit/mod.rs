@@ -82,3 +82,13 @@ pub trait RateLimiter: Send + Sync + fmt::Debug {
     /// Deletes a counter (e.g. an account's failures after a successful sign-in).
     async fn reset(&self, key: &str) -> Result<(), StoreError>;
 }
+
+#[async_trait]
+impl<T: RateLimiter + ?Sized> RateLimiter for std::sync::Arc<T> {
+    async fn check(&self, checks: &[RateCheck]) -> Result<Vec<Decision>, StoreError> {
+        (**self).check(checks).await
+    }
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        (**self).reset(key).await
+    }
+}

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Builders for the real adapters used by the contract suites. A missing service fails the
 //! test with the name of the service and how to start it.
 
