@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use lambda_http::{Error, Request, run, service_fn};
 use login::password::Argon2Passwords;
-use login::ratelimit::{DynamoRateLimiter, FallbackRateLimiter};
+use login::ratelimit::{DynamoRateLimiter, FallbackRateLimiter, warm_up};
 use login::users::DynamoUserStore;
 use login::{Config, Login};
 use shared::breaker::CircuitBreaker;
@@ -29,6 +29,7 @@ async fn main() -> Result<(), Error> {
     let metrics = Metrics::stdout("login");
     let budget = Budget::REDIS.with_limit(config.settings.redis_timeout);
     let redis = RedisRateLimiter::new(config.redis_url.expose())?.with_budget(budget);
+    warm_up(&redis).await;
     let limiter = FallbackRateLimiter::new(
         Arc::new(redis),
         Arc::new(DynamoRateLimiter::new(

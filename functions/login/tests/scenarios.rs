@@ -69,6 +69,11 @@ async fn burst_from_one_ip(backend: Backend) {
     assert_eq!(count(401), 5);
     assert_eq!(count(429), 195);
     assert_eq!(s.sink.total(Metric::RateLimitDenied), 195.0);
+    assert_eq!(
+        s.sink.total(Metric::RateLimiterDegraded),
+        0.0,
+        "decided by the primary store"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -140,6 +145,54 @@ async fn one_ip_many_accounts(backend: Backend) {
         5,
         "the IP axis stops verification after 5"
     );
+    let r = s
+        .login
+        .handle(login_request(&email("last"), "wrong", &address))
+        .await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = header(&r, "retry-after").parse().unwrap();
+    assert!((880..=900).contains(&retry), "{retry}");
+    assert_eq!(header(&r, "ratelimit-policy"), "5;w=900");
+    assert!(header(&r, "ratelimit").starts_with("limit=5, remaining=0, reset="));
+    assert_eq!(s.sink.total(Metric::RateLimiterDegraded), 0.0);
+}
+
+#[tokio::test]
+async fn retry_after_is_the_true_time_left_in_the_window() {
+    let clock = shared::clock::ManualClock::at("2026-11-29T10:00:00Z");
+    let s = stack(
+        Backend::Memory,
+        Parts {
+            limiter: Some(Arc::new(MemoryRateLimiter::new(clock.shared()))),
+            ..Parts::default()
+        },
+    )
+    .await;
+    let address = ip();
+    for _ in 0..5 {
+        s.login
+            .handle(login_request(&email("w"), "x", &address))
+            .await;
+    }
+    clock.advance(Duration::from_secs(600));
+    let r = s
+        .login
+        .handle(login_request(&email("w"), "x", &address))
+        .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(header(&r, "retry-after"), "300");
+    assert_eq!(header(&r, "ratelimit"), "limit=5, remaining=0, reset=300");
+    assert_eq!(common::body_json(&r)["retry_after"], 300);
+    clock.advance(Duration::from_secs(300));
+    let r = s
+        .login
+        .handle(login_request(&email("w"), "x", &address))
+        .await;
+    assert_eq!(
+        r.status(),
+        401,
+        "a new window after expiry: never locked out for good"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -168,10 +221,9 @@ async fn one_ip_many_accounts_is_stopped_by_the_ip_axis_redis() {
 async fn stack_with_faulty_redis(plan: FaultPlan) -> (Stack, Arc<Faulty<RedisRateLimiter>>) {
     let config = common::aws().await;
     let users_table = common::table(&config, "UsersTable").await;
-    let redis = Arc::new(Faulty::new(
-        RedisRateLimiter::new(&common::redis_url()).unwrap(),
-        plan,
-    ));
+    let warm = RedisRateLimiter::new(&common::redis_url()).unwrap();
+    login::ratelimit::warm_up(&warm).await;
+    let redis = Arc::new(Faulty::new(warm, plan));
     let mut s = stack(
         Backend::Real,
         Parts {
@@ -518,15 +570,13 @@ async fn concurrent_logins_queue_the_notice_once_real() {
     for _ in 0..8 {
         let (s, e, a) = (s.clone(), user_email.clone(), address.clone());
         set.spawn(async move {
-            s.login
-                .handle(login_request(&e, PASSWORD, &a))
-                .await
-                .status()
-                .as_u16()
+            let r = s.login.handle(login_request(&e, PASSWORD, &a)).await;
+            (r.status().as_u16(), common::body_text(&r))
         });
     }
     while let Some(st) = set.join_next().await {
-        assert_eq!(st.unwrap(), 200);
+        let (status, body) = st.unwrap();
+        assert_eq!(status, 200, "{body}");
     }
     assert_eq!(queued_jobs(s.queue.as_ref()).await.len(), 1);
 }

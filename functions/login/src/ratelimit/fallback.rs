@@ -109,3 +109,23 @@ impl RateLimiter for FallbackRateLimiter {
         }
     }
 }
+
+/// Opens the primary store's connection at cold start (a peek on a fixed key), so the first
+/// sign-in does not spend its short budget on the handshake. Failure is only logged: the
+/// chain falls back by itself.
+pub async fn warm_up(primary: &dyn RateLimiter) {
+    let probe = RateCheck {
+        key: "rl:{warm-up}".to_owned(),
+        rule: shared::ratelimit::RateRule {
+            limit: 1,
+            window: std::time::Duration::from_secs(1),
+        },
+        mode: shared::ratelimit::CheckMode::Peek,
+    };
+    if let Err(e) = primary.check(&[probe]).await {
+        tracing::warn!(
+            class = e.class().as_str(),
+            "rate limiter warm-up failed; will fall back if it stays down"
+        );
+    }
+}

@@ -6,7 +6,7 @@ mod fallback;
 mod policy;
 
 pub use self::dynamo::DynamoRateLimiter;
-pub use self::fallback::FallbackRateLimiter;
+pub use self::fallback::{FallbackRateLimiter, warm_up};
 pub use self::policy::{
     LoginLimits, LoginVerdict, rate_limit_headers, retry_after as policy_retry_after,
 };

@@ -267,13 +267,22 @@ pub async fn stack(backend: Backend, parts: Parts) -> Stack {
             };
             let limiter = match parts.limiter {
                 Some(l) => l,
-                None => Arc::new(real_chain(
-                    Arc::new(RedisRateLimiter::new(&redis).unwrap()),
-                    &config,
-                    &users_table,
-                    clock.clone(),
-                    metrics.clone(),
-                )),
+                None => {
+                    // A warm connection, as `main` makes at cold start; and a budget that a
+                    // loaded test machine keeps (these tests are about the counters; the
+                    // timeout and fallback have their own tests with the real budget).
+                    let budget = Budget::REDIS.with_limit(Duration::from_secs(2));
+                    let redis = RedisRateLimiter::new(&redis).unwrap().with_budget(budget);
+                    login::ratelimit::warm_up(&redis).await;
+                    Arc::new(real_chain_with_budget(
+                        Arc::new(redis),
+                        &config,
+                        &users_table,
+                        clock.clone(),
+                        metrics.clone(),
+                        budget,
+                    ))
+                }
             };
             Stack {
                 login: Login {
@@ -301,13 +310,25 @@ pub async fn stack(backend: Backend, parts: Parts) -> Stack {
     }
 }
 
-/// The production chain: `primary` (Redis) → DynamoDB counters in `users_table`.
+/// The production chain: `primary` (Redis, 100 ms) → DynamoDB counters in `users_table`.
 pub fn real_chain(
     primary: Arc<dyn RateLimiter>,
     config: &aws_config::SdkConfig,
     users_table: &str,
     clock: SharedClock,
     metrics: Metrics,
+) -> FallbackRateLimiter {
+    real_chain_with_budget(primary, config, users_table, clock, metrics, Budget::REDIS)
+}
+
+/// The production chain with another Redis budget.
+pub fn real_chain_with_budget(
+    primary: Arc<dyn RateLimiter>,
+    config: &aws_config::SdkConfig,
+    users_table: &str,
+    clock: SharedClock,
+    metrics: Metrics,
+    budget: Budget,
 ) -> FallbackRateLimiter {
     FallbackRateLimiter::new(
         primary,
@@ -317,7 +338,7 @@ pub fn real_chain(
             clock.clone(),
         )),
         CircuitBreaker::new(3, Duration::from_secs(30), clock),
-        Budget::REDIS,
+        budget,
         metrics,
     )
 }
