@@ -52,7 +52,13 @@ fn bad(detail: &str) -> Problem {
 
 /// Checks route and method: `404` for another path, `405` for another method.
 pub fn route(request: &Request) -> Result<(), Problem> {
-    let path = request.uri().path();
+    // The path as the client sent it, without a named stage's prefix.
+    let raw = request.raw_http_path();
+    let path = if raw.is_empty() {
+        request.uri().path()
+    } else {
+        raw
+    };
     if path != PATH && path != "/auth/login/" {
         return Err(
             Problem::new(ErrorClass::Validation, "no such endpoint").with_status(404, "Not found")

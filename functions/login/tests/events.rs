@@ -36,3 +36,18 @@ async fn sample_events_get_their_answers() {
         "limit=5, remaining=3, reset=900"
     );
 }
+
+#[tokio::test]
+async fn a_named_stage_does_not_change_the_route() {
+    let s = stack(Backend::Memory, Parts::default()).await;
+    let path = format!(
+        "{}/../../events/login/wrong-password.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut ev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    ev["requestContext"]["stage"] = "prod".into();
+    let req = lambda_http::request::from_str(&ev.to_string()).unwrap();
+    assert_eq!(req.uri().path(), "/prod/auth/login");
+    assert_eq!(s.login.handle(req).await.status(), 401);
+}
