@@ -14,8 +14,10 @@ use shared::aws::store_error;
 use shared::clock::SharedClock;
 use shared::deadline::to_delta;
 use shared::dynamo_item::{Item, get_i64, get_millis, n, s};
+use shared::error::ErrorClass;
 use shared::ratelimit::{CheckMode, Decision, RateCheck, RateLimiter, RateRule, StoreError};
 use shared::timeout::{Budget, within};
+use tokio::task::JoinSet;
 
 const DEP: &str = "dynamodb";
 /// A live window: the item exists and its end is in the future.
@@ -176,15 +178,32 @@ fn decide(
 
 #[async_trait]
 impl RateLimiter for DynamoRateLimiter {
+    /// Each counter is its own conditional write; they run concurrently (dropping the call
+    /// aborts them all).
     async fn check(&self, checks: &[RateCheck]) -> Result<Vec<Decision>, StoreError> {
-        let mut decisions = Vec::with_capacity(checks.len());
-        for c in checks {
-            decisions.push(match c.mode {
-                CheckMode::Count => self.count(&c.key, c.rule).await?,
-                CheckMode::Peek => self.peek(&c.key, c.rule).await?,
+        let mut tasks = JoinSet::new();
+        for (i, c) in checks.iter().cloned().enumerate() {
+            let me = self.clone();
+            tasks.spawn(async move {
+                let decision = match c.mode {
+                    CheckMode::Count => me.count(&c.key, c.rule).await,
+                    CheckMode::Peek => me.peek(&c.key, c.rule).await,
+                };
+                (i, decision)
             });
         }
-        Ok(decisions)
+        let mut decisions: Vec<Option<Decision>> = vec![None; checks.len()];
+        while let Some(joined) = tasks.join_next().await {
+            let (i, decision) =
+                joined.map_err(|e| StoreError::backend(DEP, ErrorClass::Transient, e))?;
+            if let Some(slot) = decisions.get_mut(i) {
+                *slot = Some(decision?);
+            }
+        }
+        decisions
+            .into_iter()
+            .map(|d| d.ok_or_else(|| StoreError::Corrupt("a counter went unanswered".into())))
+            .collect()
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
