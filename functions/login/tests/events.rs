@@ -31,10 +31,14 @@ async fn sample_events_get_their_answers() {
     assert_eq!(body_json(&bad)["detail"], "the body is not valid JSON");
 
     // The x-forwarded-for header is ignored: the limit is on the context's sourceIp.
-    assert_eq!(
-        header(&wrong, "ratelimit"),
-        "limit=5, remaining=3, reset=900"
-    );
+    // (The window is read off a real clock: on a loaded machine a second may have passed.)
+    let ratelimit = header(&wrong, "ratelimit");
+    let reset: u64 = ratelimit
+        .strip_prefix("limit=5, remaining=3, reset=")
+        .unwrap_or_else(|| panic!("{ratelimit}"))
+        .parse()
+        .unwrap();
+    assert!((890..=900).contains(&reset), "{ratelimit}");
 }
 
 #[tokio::test]
