@@ -114,7 +114,11 @@ fn every_custom_metric_an_alarm_uses_is_emitted_by_the_code() {
             assert!(functions.contains(f), "{id}: Function={f} is no binary");
         }
         for m in metrics.iter().filter(|m| m.namespace != NAMESPACE) {
-            assert!(m.namespace.starts_with("AWS/"), "{id}: namespace {}", m.namespace);
+            assert!(
+                m.namespace.starts_with("AWS/"),
+                "{id}: namespace {}",
+                m.namespace
+            );
         }
     }
     assert!(custom > 0, "some alarm watches a ReliableBundle metric");

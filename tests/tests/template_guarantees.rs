@@ -241,7 +241,10 @@ fn each_function_reaches_only_its_own_tables_and_queues() {
     }
     // The derivation is not vacuous: the sign-in function has no billing access.
     let mut login = BTreeSet::new();
-    references(&t.properties("LoginFunction").unwrap()["Policies"], &mut login);
+    references(
+        &t.properties("LoginFunction").unwrap()["Policies"],
+        &mut login,
+    );
     assert!(login.contains("UsersTable") && !login.contains("BillingTable"));
 }
 
@@ -280,7 +283,9 @@ fn http_api_is_throttled() {
     let t = template();
     let route = &t.root()["Globals"]["HttpApi"]["DefaultRouteSettings"];
     assert!(number(&t, &route["ThrottlingRateLimit"]) >= 1);
-    assert!(number(&t, &route["ThrottlingBurstLimit"]) >= number(&t, &route["ThrottlingRateLimit"]));
+    assert!(
+        number(&t, &route["ThrottlingBurstLimit"]) >= number(&t, &route["ThrottlingRateLimit"])
+    );
 }
 
 /// EMF metric lines carry no `level`, so Lambda files them as INFO: an application log level
