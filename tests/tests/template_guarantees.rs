@@ -336,3 +336,32 @@ fn outputs_name_the_api_and_every_table_and_queue() {
         assert!(named.contains(&id), "output for {id}");
     }
 }
+
+/// The two HTTP routes, each with its own function and an explicit timeout per function.
+#[test]
+fn http_routes_and_per_function_timeouts() {
+    let t = template();
+    let mut routes = BTreeSet::new();
+    for id in functions(&t) {
+        let p = t.properties(&id).unwrap();
+        assert!(number(&t, &p["Timeout"]) >= 1, "{id} chooses its timeout");
+        for (_, event) in p["Events"].as_mapping().into_iter().flatten() {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let e = &event["Properties"];
+                routes.insert(format!(
+                    "{} {} -> {id}",
+                    e["Method"].as_str().unwrap(),
+                    e["Path"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "POST /auth/login -> LoginFunction",
+        "POST /stripe/webhook -> StripeWebhookFunction",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(routes, expected);
+}
