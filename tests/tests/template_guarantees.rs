@@ -1,6 +1,8 @@
 //! Reads template.yaml and asserts the deployment guarantees of SPEC.md "Deployment shape".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeSet;
+
 use serde_norway::Value;
 use shared::testing::template::Template;
 
@@ -77,7 +79,10 @@ fn iam_has_no_wildcard_actions_or_resources() {
                 one => vec![one.clone()],
             };
             for r in resources {
-                assert_ne!(r.as_str(), Some("*"), "{id}: wildcard resource");
+                let text = sub_text(&r).or_else(|| r.as_str().map(str::to_owned));
+                if let Some(text) = text {
+                    assert!(!text.contains('*'), "{id}: wildcard in resource {text}");
+                }
             }
         }
     }
@@ -170,4 +175,193 @@ fn secrets_are_dynamic_references() {
             "{function}.{var}: {text}"
         );
     }
+}
+
+/// The text of a `!Sub "..."` or `!Sub ["...", {vars}]`.
+fn sub_text(v: &Value) -> Option<String> {
+    let Value::Tagged(tagged) = v else {
+        return None;
+    };
+    if tagged.tag != "Sub" {
+        return None;
+    }
+    match &tagged.value {
+        Value::String(s) => Some(s.clone()),
+        Value::Sequence(list) => list.first().and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Logical ids named anywhere in `v`: `!Ref X`, `!GetAtt X.Attr`, `${X}` / `${X.Attr}` in `!Sub`.
+fn references(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Tagged(tagged) => {
+            if let Some(id) = Template::referenced_resource(v) {
+                out.insert(id);
+            }
+            if let Some(text) = sub_text(v) {
+                for part in text.split("${").skip(1) {
+                    if let Some(name) = part.split('}').next() {
+                        out.insert(name.split('.').next().unwrap_or(name).to_owned());
+                    }
+                }
+            }
+            references(&tagged.value, out);
+        }
+        Value::Sequence(list) => list.iter().for_each(|x| references(x, out)),
+        Value::Mapping(map) => map.values().for_each(|x| references(x, out)),
+        _ => {}
+    }
+}
+
+/// Each function's inline policies reach exactly the tables and queues its environment names:
+/// a function without `BILLING_TABLE` cannot touch the billing table, and every table or queue
+/// it is configured with is reachable.
+#[test]
+fn each_function_reaches_only_its_own_tables_and_queues() {
+    let t = template();
+    let data: BTreeSet<String> = t
+        .resources_of("AWS::DynamoDB::Table")
+        .into_iter()
+        .chain(t.resources_of("AWS::SQS::Queue"))
+        .collect();
+    for id in functions(&t) {
+        let p = t.properties(&id).unwrap();
+        let mut configured = BTreeSet::new();
+        references(&p["Environment"]["Variables"], &mut configured);
+        let mut granted = BTreeSet::new();
+        references(&p["Policies"], &mut granted);
+        let configured: BTreeSet<_> = configured.intersection(&data).cloned().collect();
+        let granted: BTreeSet<_> = granted.intersection(&data).cloned().collect();
+        assert!(!configured.is_empty(), "{id} uses some table or queue");
+        assert_eq!(
+            granted, configured,
+            "{id}: IAM must grant exactly the tables/queues in its environment"
+        );
+    }
+    // The derivation is not vacuous: the sign-in function has no billing access.
+    let mut login = BTreeSet::new();
+    references(
+        &t.properties("LoginFunction").unwrap()["Policies"],
+        &mut login,
+    );
+    assert!(login.contains("UsersTable") && !login.contains("BillingTable"));
+}
+
+/// Every function has a log group with the retention parameter (Lambda's own has none), and
+/// the HTTP API writes access logs to a group with the same retention.
+#[test]
+fn logs_are_kept_for_the_retention_parameter() {
+    let t = template();
+    let groups = t.resources_of("AWS::Logs::LogGroup");
+    let retained = |id: &str| {
+        let p = t.properties(id).unwrap();
+        Template::referenced_resource(&p["RetentionInDays"]).as_deref() == Some("LogRetentionDays")
+    };
+    for f in functions(&t) {
+        let group = groups
+            .iter()
+            .find(|g| {
+                let name = sub_text(&t.properties(g).unwrap()["LogGroupName"]);
+                name.as_deref() == Some(&format!("/aws/lambda/${{{f}}}"))
+            })
+            .unwrap_or_else(|| panic!("{f} has a log group"));
+        assert!(retained(group), "{group}");
+    }
+    let api = &t.root()["Globals"]["HttpApi"];
+    let access = Template::referenced_resource(&api["AccessLogSettings"]["DestinationArn"])
+        .expect("HTTP API access logs");
+    assert!(retained(&access), "{access}");
+    let format = api["AccessLogSettings"]["Format"].as_str().unwrap();
+    let fields: serde_json::Value = serde_json::from_str(format).expect("JSON access log format");
+    assert!(fields["requestId"].is_string() && fields["status"].is_string());
+}
+
+/// The HTTP API throttles every route, from parameters.
+#[test]
+fn http_api_is_throttled() {
+    let t = template();
+    let route = &t.root()["Globals"]["HttpApi"]["DefaultRouteSettings"];
+    assert!(number(&t, &route["ThrottlingRateLimit"]) >= 1);
+    assert!(
+        number(&t, &route["ThrottlingBurstLimit"]) >= number(&t, &route["ThrottlingRateLimit"])
+    );
+}
+
+/// EMF metric lines carry no `level`, so Lambda files them as INFO: an application log level
+/// above INFO would drop every custom metric and silence its alarms.
+#[test]
+fn log_level_keeps_metric_lines_and_tracing_is_on() {
+    let t = template();
+    let f = &t.root()["Globals"]["Function"];
+    let level = f["LoggingConfig"]["ApplicationLogLevel"].as_str().unwrap();
+    assert!(["TRACE", "DEBUG", "INFO"].contains(&level), "{level}");
+    assert_eq!(f["Tracing"].as_str(), Some("Active"));
+    for id in functions(&t) {
+        let own = &t.properties(&id).unwrap()["LoggingConfig"]["ApplicationLogLevel"];
+        assert!(own.is_null() || own.as_str() == Some(level), "{id}");
+    }
+}
+
+/// Deletion protection on every table, switched by one parameter that defaults to on.
+#[test]
+fn tables_have_deletion_protection_by_parameter() {
+    let t = template();
+    let param = &t.root()["Parameters"]["TableDeletionProtection"];
+    assert_eq!(param["Default"].as_str(), Some("true"));
+    for id in t.resources_of("AWS::DynamoDB::Table") {
+        let v = &t.properties(&id).unwrap()["DeletionProtectionEnabled"];
+        let Value::Tagged(tagged) = v else {
+            panic!("{id}: DeletionProtectionEnabled must be !If [ProtectTables, true, false]")
+        };
+        assert_eq!(tagged.tag, "If", "{id}");
+        assert_eq!(tagged.value[0].as_str(), Some("ProtectTables"), "{id}");
+        assert_eq!(tagged.value[1].as_bool(), Some(true), "{id}");
+    }
+}
+
+/// Outputs name the API URL and every table and queue.
+#[test]
+fn outputs_name_the_api_and_every_table_and_queue() {
+    let t = template();
+    let outputs = &t.root()["Outputs"];
+    let mut named = BTreeSet::new();
+    references(outputs, &mut named);
+    assert!(named.contains("ServerlessHttpApi"), "ApiUrl");
+    for id in t
+        .resources_of("AWS::DynamoDB::Table")
+        .into_iter()
+        .chain(t.resources_of("AWS::SQS::Queue"))
+    {
+        assert!(named.contains(&id), "output for {id}");
+    }
+}
+
+/// The two HTTP routes, each with its own function and an explicit timeout per function.
+#[test]
+fn http_routes_and_per_function_timeouts() {
+    let t = template();
+    let mut routes = BTreeSet::new();
+    for id in functions(&t) {
+        let p = t.properties(&id).unwrap();
+        assert!(number(&t, &p["Timeout"]) >= 1, "{id} chooses its timeout");
+        for (_, event) in p["Events"].as_mapping().into_iter().flatten() {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let e = &event["Properties"];
+                routes.insert(format!(
+                    "{} {} -> {id}",
+                    e["Method"].as_str().unwrap(),
+                    e["Path"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "POST /auth/login -> LoginFunction",
+        "POST /stripe/webhook -> StripeWebhookFunction",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(routes, expected);
 }
