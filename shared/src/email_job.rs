@@ -99,7 +99,10 @@ mod tests {
         );
         assert!(job.critical);
         let text = serde_json::to_string(&job).unwrap();
-        assert!(text.contains("\"template\":\"order_confirmation\""), "{text}");
+        assert!(
+            text.contains("\"template\":\"order_confirmation\""),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<EmailJob>(&text).unwrap(), job);
         assert!(!EmailTemplate::AdminAlert.is_critical());
         assert!(!EmailTemplate::SignInNotice.is_critical());
