@@ -210,3 +210,5 @@ pub fn sign_in_job(user: &str, to: &str) -> EmailJob {
         Utc::now(),
     )
 }
+
+pub mod moto;
