@@ -136,6 +136,8 @@ impl Worker {
                 if attempt >= self.settings.retry_budget {
                     self.metrics.incr(Metric::DeadLettered);
                 }
+                // Backing off like any failure brings it to the DLQ redrive in bounded time.
+                self.back_off(&receipt, attempt).await;
                 return Disposition::ComeBack;
             }
             None => {

@@ -44,6 +44,12 @@ impl DynamoEmailStore {
         }
     }
 
+    /// Overrides the per-call time budget.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     fn expires_at(&self) -> i64 {
         (self.clock.now() + to_delta(RETAIN_FOR)).timestamp()
     }
