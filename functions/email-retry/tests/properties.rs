@@ -43,7 +43,8 @@ fn record(id: Option<&str>, body: String, receive_count: u32) -> SqsMessage {
     m.message_id = id.map(str::to_owned);
     m.receipt_handle = Some(format!("rh-{}", id.unwrap_or("none")));
     m.body = Some(body);
-    m.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
     m
 }
 
@@ -118,13 +119,23 @@ fn seeded_backoff_is_reproducible_and_spreads_over_the_bound() {
         let ceiling = Duration::from_secs(ceiling);
         let mut a = StdRng::seed_from_u64(99);
         let mut b = StdRng::seed_from_u64(99);
-        let waits: Vec<_> = (0..1000).map(|_| backoff_for(&s, attempt, &mut a)).collect();
-        let again: Vec<_> = (0..1000).map(|_| backoff_for(&s, attempt, &mut b)).collect();
+        let waits: Vec<_> = (0..1000)
+            .map(|_| backoff_for(&s, attempt, &mut a))
+            .collect();
+        let again: Vec<_> = (0..1000)
+            .map(|_| backoff_for(&s, attempt, &mut b))
+            .collect();
         assert_eq!(waits, again);
         assert!(waits.iter().all(|w| *w <= ceiling));
         let low = waits.iter().filter(|w| **w < ceiling / 4).count();
         let high = waits.iter().filter(|w| **w > ceiling * 3 / 4).count();
-        assert!((150..=350).contains(&low), "attempt {attempt}: {low} in the lowest quarter");
-        assert!((150..=350).contains(&high), "attempt {attempt}: {high} in the highest quarter");
+        assert!(
+            (150..=350).contains(&low),
+            "attempt {attempt}: {low} in the lowest quarter"
+        );
+        assert!(
+            (150..=350).contains(&high),
+            "attempt {attempt}: {high} in the highest quarter"
+        );
     }
 }
