@@ -133,14 +133,14 @@ async fn a_thousand_jobs_with_throttling_and_rejections_end_sent_or_failed_once(
         queue.send_raw(body, Duration::ZERO).await.unwrap();
     }
 
-    // Two concurrent pollers until the queue (visible, in flight and delayed) is empty; then
+    // Four concurrent pollers until the queue (visible, in flight and delayed) is empty; then
     // the DLQ redrive, which re-queues anything a slow run pushed past the receive limit
     // (a no-op for finished jobs), until it moves nothing.
     let started = Instant::now();
     let mut redriven = 0;
     let dlq = Arc::new(SqsQueue::new(sqs.clone(), dlq_info.url.clone()));
     let last = loop {
-        let pollers: Vec<_> = (0..2)
+        let pollers: Vec<_> = (0..4)
             .map(|_| {
                 let (worker, queue, config, url) = (
                     worker.clone(),
