@@ -34,11 +34,7 @@ async fn dynamo() -> Subject {
     let config = common::aws().await;
     let table = common::table(&config, "ClaimsTable").await;
     let clock = clock();
-    let store = DynamoClaimStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        table,
-        clock.shared(),
-    );
+    let store = DynamoClaimStore::new(aws_sdk_dynamodb::Client::new(&config), table, clock.shared());
     Subject {
         store: Arc::new(store),
         clock,
@@ -82,13 +78,10 @@ async fn lifecycle(s: Subject) {
         panic!("completed work must be reported as such");
     };
     assert_eq!(done.result.as_deref(), Some("msg-42"));
-    assert!(
-        matches!(
-            s.store.complete(&claim, None).await,
-            Err(StoreError::Conflict(_))
-        ),
-        "completing twice is refused"
-    );
+    assert!(matches!(
+        s.store.complete(&claim, None).await,
+        Err(StoreError::Conflict(_))
+    ), "completing twice is refused");
 }
 
 async fn hundred_concurrent_claims_one_winner(s: Subject) {
@@ -115,24 +108,13 @@ async fn hundred_concurrent_claims_one_winner(s: Subject) {
 
 async fn stale_owner_is_refused_after_takeover(s: Subject) {
     let k = key("stale");
-    let first = acquired(
-        s.store
-            .claim(&request(&s, &k, Duration::from_secs(10), WEEK))
-            .await
-            .unwrap(),
-    );
+    let first = acquired(s.store.claim(&request(&s, &k, Duration::from_secs(10), WEEK)).await.unwrap());
     s.clock.advance(Duration::from_secs(11));
     let second = acquired(s.store.claim(&request(&s, &k, MINUTE, WEEK)).await.unwrap());
     assert_ne!(first.owner, second.owner);
 
-    assert!(matches!(
-        s.store.complete(&first, Some("late")).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert!(matches!(
-        s.store.release(&first).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(s.store.complete(&first, Some("late")).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.store.release(&first).await, Err(StoreError::Conflict(_))));
     assert!(matches!(
         s.store.fail_permanently(&first, "late").await,
         Err(StoreError::Conflict(_))
@@ -147,19 +129,11 @@ async fn stale_owner_is_refused_after_takeover(s: Subject) {
 
 async fn expired_record_still_present_is_claimable(s: Subject) {
     let k = key("expired");
-    let claim = acquired(
-        s.store
-            .claim(&request(&s, &k, MINUTE, Duration::from_secs(120)))
-            .await
-            .unwrap(),
-    );
+    let claim = acquired(s.store.claim(&request(&s, &k, MINUTE, Duration::from_secs(120))).await.unwrap());
     s.store.complete(&claim, None).await.unwrap();
     s.clock.advance(Duration::from_secs(121));
     let stored = s.store.get(&k).await.unwrap();
-    assert!(
-        stored.is_some(),
-        "TTL deletion has not happened: the record is still there"
-    );
+    assert!(stored.is_some(), "TTL deletion has not happened: the record is still there");
     let again = acquired(s.store.claim(&request(&s, &k, MINUTE, WEEK)).await.unwrap());
     assert_ne!(again.owner, claim.owner);
 }
@@ -177,10 +151,7 @@ async fn permanent_failure_is_remembered(s: Subject) {
     let k = key("failed");
     let req = request(&s, &k, MINUTE, WEEK);
     let claim = acquired(s.store.claim(&req).await.unwrap());
-    s.store
-        .fail_permanently(&claim, "bad address")
-        .await
-        .unwrap();
+    s.store.fail_permanently(&claim, "bad address").await.unwrap();
     let ClaimOutcome::FailedPermanent(record) = s.store.claim(&req).await.unwrap() else {
         panic!("a permanent failure must block new claims");
     };
