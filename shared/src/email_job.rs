@@ -17,9 +17,11 @@ pub enum EmailTemplate {
     DepositConfirmation,
     /// A payment failed.
     PaymentFailed,
-    /// Appointment tomorrow.
+    /// Appointment tomorrow (`reminder_24h` on the wire, as in the data contract).
+    #[serde(rename = "reminder_24h")]
     Reminder24h,
-    /// Appointment in an hour.
+    /// Appointment in an hour (`reminder_1h` on the wire).
+    #[serde(rename = "reminder_1h")]
     Reminder1h,
     /// An email to the administrator about a failure.
     AdminAlert,
@@ -105,6 +107,14 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<EmailJob>(&text).unwrap(), job);
         assert!(!EmailTemplate::AdminAlert.is_critical());
+        assert_eq!(
+            serde_json::to_value(EmailTemplate::Reminder24h).unwrap(),
+            serde_json::json!("reminder_24h")
+        );
+        assert_eq!(
+            serde_json::from_value::<EmailTemplate>(serde_json::json!("reminder_1h")).unwrap(),
+            EmailTemplate::Reminder1h
+        );
         assert!(!EmailTemplate::SignInNotice.is_critical());
     }
 }

@@ -1,26 +1,12 @@
-//! `email-retry` function: configuration and event handler (to be completed by its issue).
+//! `email-retry`: the SQS worker that delivers queued email jobs exactly once where it can,
+//! with full-jitter backoff through the message visibility, a retry budget that ends in
+//! `FAILED_PERMANENT` plus an admin alert for critical jobs, an SES-pause hold that does not
+//! spend the budget, and a DLQ for what cannot be read. See `README.md` for the states.
 
-use shared::config::{ConfigError, Env};
+pub mod config;
+pub mod record;
+pub mod redrive;
+pub mod worker;
 
-/// Configuration read once at cold start.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// DynamoDB table of claims.
-    pub claims_table: String,
-}
-
-impl Config {
-    /// Reads every variable, reporting all problems together.
-    pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
-        let claims_table = env.required("CLAIMS_TABLE");
-        env.finish()?;
-        Ok(Self {
-            claims_table: shared::config::take(claims_table, "CLAIMS_TABLE")?,
-        })
-    }
-}
-
-/// Handles one invocation.
-pub async fn handle(_config: &Config, _event: serde_json::Value) -> serde_json::Value {
-    serde_json::json!({ "status": "not implemented yet" })
-}
+pub use self::config::{Config, Settings};
+pub use self::worker::{Disposition, Worker};

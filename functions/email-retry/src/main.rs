@@ -1,17 +1,43 @@
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use email_retry::record::DynamoEmailStore;
+use email_retry::{Config, Worker};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::config::Env;
+use shared::deadline::Deadline;
+use shared::mailer::SesMailer;
+use shared::metrics::Metrics;
+use shared::queue::SqsQueue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
-    let config = email_retry::Config::from_env(Env::from_process()).inspect_err(|e| {
+    let config = Config::from_env(Env::from_process()).inspect_err(|e| {
         tracing::error!(error = %e, "cold start failed");
     })?;
-    let config = &config;
-    run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            Ok::<_, Error>(email_retry::handle(config, event.payload).await)
-        },
-    ))
+    let aws = shared::aws::load_config().await;
+    let clock = shared::clock::system();
+    let worker = Worker::new(
+        Arc::new(DynamoEmailStore::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            config.emails_table.clone(),
+            clock.clone(),
+        )),
+        Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&aws))),
+        Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&aws),
+            config.queue_url.clone(),
+        )),
+        Metrics::stdout("email-retry"),
+        config.settings.clone(),
+        clock.clone(),
+        None,
+    );
+    let (worker, margin, clock) = (&worker, config.deadline_margin, &clock);
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = Deadline::from_epoch_millis(event.context.deadline, margin, clock.clone());
+        Ok::<SqsBatchResponse, Error>(worker.handle(event.payload, &deadline).await)
+    }))
     .await
 }

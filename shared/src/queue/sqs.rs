@@ -31,6 +31,12 @@ impl SqsQueue {
         }
     }
 
+    /// Overrides the per-call time budget.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// The queue's URL.
     pub fn url(&self) -> &str {
         &self.queue_url
