@@ -21,6 +21,7 @@ pub mod mailer;
 pub mod metrics;
 pub mod queue;
 pub mod ratelimit;
+pub mod render;
 pub mod retry;
 pub mod store_error;
 pub mod telemetry;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use futures_util::StreamExt;
+use futures::StreamExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -128,7 +128,7 @@ pub async fn run(deps: &Deps, settings: &Settings, deadline: &Deadline) -> Resul
     }
     summary.due = u32::try_from(due.len()).unwrap_or(u32::MAX);
 
-    let outcomes: Vec<_> = futures_util::stream::iter(due)
+    let outcomes: Vec<_> = futures::stream::iter(due)
         .map(|(appointment, kind)| remind(deps, settings, deadline, appointment, kind))
         .buffer_unordered(settings.concurrency.max(1))
         .collect()
