@@ -72,12 +72,18 @@ async fn timed_run(reminders: usize, concurrency: usize) -> Duration {
 }
 
 fn main() {
-    let reminders: usize = std::env::var("REMINDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let reminders: usize = std::env::var("REMINDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let concurrent = rt.block_on(timed_run(reminders, 64));
     let sequential = rt.block_on(timed_run(reminders, 1));
     println!("reminders={reminders} latency={LATENCY:?} per claim/send/complete call");
     println!("concurrency 64: {concurrent:?}");
     println!("one at a time:  {sequential:?}");
-    println!("ratio: {:.1}x", sequential.as_secs_f64() / concurrent.as_secs_f64());
+    println!(
+        "ratio: {:.1}x",
+        sequential.as_secs_f64() / concurrent.as_secs_f64()
+    );
 }

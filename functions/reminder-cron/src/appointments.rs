@@ -129,6 +129,7 @@ pub struct DynamoAppointments {
     client: Client,
     table: String,
     index: String,
+    budget: Budget,
 }
 
 impl DynamoAppointments {
@@ -138,7 +139,14 @@ impl DynamoAppointments {
             client,
             table: table.into(),
             index: index.into(),
+            budget: Budget::DYNAMODB,
         }
+    }
+
+    /// Overrides the per-call time budget.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
     }
 
     async fn query_day(
@@ -160,7 +168,7 @@ impl DynamoAppointments {
                 .expression_attribute_values(":from", s(from))
                 .expression_attribute_values(":to", s(to))
                 .set_exclusive_start_key(start_key.take());
-            let page = within(Budget::DYNAMODB, query.send())
+            let page = within(self.budget, query.send())
                 .await?
                 .map_err(|e| store_error("dynamodb", e))?;
             for item in page.items() {
@@ -238,7 +246,7 @@ impl AppointmentStore for DynamoAppointments {
         if let Some(link) = &a.meeting_link {
             put = put.item("meeting_link", s(link));
         }
-        within(Budget::DYNAMODB, put.send())
+        within(self.budget, put.send())
             .await?
             .map(|_| ())
             .map_err(|e| store_error("dynamodb", e))
@@ -256,5 +264,20 @@ impl<T: AppointmentStore + ?Sized> AppointmentStore for std::sync::Arc<T> {
     }
     async fn put(&self, appointment: &Appointment) -> Result<(), StoreError> {
         (**self).put(appointment).await
+    }
+}
+
+#[async_trait]
+impl<T: AppointmentStore> AppointmentStore for shared::faults::Faulty<T> {
+    async fn approved_starting_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Appointment>, StoreError> {
+        self.store_call(self.inner().approved_starting_between(from, to))
+            .await
+    }
+    async fn put(&self, appointment: &Appointment) -> Result<(), StoreError> {
+        self.store_call(self.inner().put(appointment)).await
     }
 }

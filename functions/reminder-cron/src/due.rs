@@ -80,7 +80,12 @@ impl DueRules {
     /// Due when `now >= starts_at - lead` and not too late: the 24 h reminder needs at least
     /// `min_remaining_for_day_before` left, the 1 h one must come before the start. A run that
     /// was skipped is caught up by the next, since due is a window, not an instant.
-    pub fn verdict(&self, kind: ReminderKind, starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Verdict {
+    pub fn verdict(
+        &self,
+        kind: ReminderKind,
+        starts_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Verdict {
         let remaining = starts_at - now;
         let earliest = match kind {
             ReminderKind::DayBefore => to_delta(self.min_remaining_for_day_before),
@@ -111,7 +116,10 @@ mod tests {
     }
 
     fn local(tz: Tz, y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-        tz.with_ymd_and_hms(y, m, d, h, min, 0).single().unwrap().with_timezone(&Utc)
+        tz.with_ymd_and_hms(y, m, d, h, min, 0)
+            .single()
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     const RULES: DueRules = DueRules {
@@ -125,11 +133,27 @@ mod tests {
         let v = |now| RULES.verdict(ReminderKind::DayBefore, start, at(now));
         assert_eq!(v("2026-06-09T14:59:59Z"), Verdict::NotDue);
         assert_eq!(v("2026-06-09T15:00:00Z"), Verdict::Due);
-        assert_eq!(v("2026-06-10T02:59:59Z"), Verdict::Due, "12 h and a second left");
-        assert_eq!(v("2026-06-10T03:00:00Z"), Verdict::JustTooLate, "not 12 h before");
+        assert_eq!(
+            v("2026-06-10T02:59:59Z"),
+            Verdict::Due,
+            "12 h and a second left"
+        );
+        assert_eq!(
+            v("2026-06-10T03:00:00Z"),
+            Verdict::JustTooLate,
+            "not 12 h before"
+        );
         assert_eq!(v("2026-06-10T03:04:59Z"), Verdict::JustTooLate);
-        assert_eq!(v("2026-06-10T03:05:00Z"), Verdict::NotDue, "reported once only");
-        assert_eq!(v("2026-06-10T12:00:00Z"), Verdict::NotDue, "never 3 h before");
+        assert_eq!(
+            v("2026-06-10T03:05:00Z"),
+            Verdict::NotDue,
+            "reported once only"
+        );
+        assert_eq!(
+            v("2026-06-10T12:00:00Z"),
+            Verdict::NotDue,
+            "never 3 h before"
+        );
     }
 
     #[test]
@@ -139,7 +163,11 @@ mod tests {
         assert_eq!(v("2026-06-10T13:59:59Z"), Verdict::NotDue);
         assert_eq!(v("2026-06-10T14:00:00Z"), Verdict::Due);
         assert_eq!(v("2026-06-10T14:59:59Z"), Verdict::Due);
-        assert_eq!(v("2026-06-10T15:00:00Z"), Verdict::NotDue, "not after the start");
+        assert_eq!(
+            v("2026-06-10T15:00:00Z"),
+            Verdict::NotDue,
+            "not after the start"
+        );
     }
 
     #[test]
@@ -161,9 +189,15 @@ mod tests {
         let start = local(ny, 2026, 3, 8, 9, 0);
         assert_eq!(start, at("2026-03-08T13:00:00Z"));
         let due_from = local(ny, 2026, 3, 7, 8, 0);
-        assert_eq!(RULES.verdict(ReminderKind::DayBefore, start, due_from), Verdict::Due);
+        assert_eq!(
+            RULES.verdict(ReminderKind::DayBefore, start, due_from),
+            Verdict::Due
+        );
         let just_before = due_from - chrono::TimeDelta::seconds(1);
-        assert_eq!(RULES.verdict(ReminderKind::DayBefore, start, just_before), Verdict::NotDue);
+        assert_eq!(
+            RULES.verdict(ReminderKind::DayBefore, start, just_before),
+            Verdict::NotDue
+        );
     }
 
     #[test]

@@ -42,11 +42,17 @@ impl Config {
         let claims_table = env.required("CLAIMS_TABLE");
         let email_queue_url = env.required("EMAIL_QUEUE_URL");
         let sender = env.required("SENDER_EMAIL");
-        let zone: Option<Tz> = env.parsed("BUSINESS_TIME_ZONE", "an IANA time zone such as America/New_York");
+        let zone: Option<Tz> = env.parsed(
+            "BUSINESS_TIME_ZONE",
+            "an IANA time zone such as America/New_York",
+        );
         let concurrency: Option<usize> = env.parsed_or("REMINDER_CONCURRENCY", 8, "a whole number");
-        let min_hours: Option<u64> = env.parsed_or("REMINDER_DAY_BEFORE_MIN_HOURS", 12, "whole hours");
+        let min_hours: Option<u64> =
+            env.parsed_or("REMINDER_DAY_BEFORE_MIN_HOURS", 12, "whole hours");
         let margin_ms: Option<u64> = env.parsed_or("DEADLINE_MARGIN_MS", 5000, "milliseconds");
-        let index = env.optional("APPOINTMENTS_INDEX").unwrap_or_else(|| "by-start-day".into());
+        let index = env
+            .optional("APPOINTMENTS_INDEX")
+            .unwrap_or_else(|| "by-start-day".into());
         env.finish()?;
         Ok(Self {
             appointments_table: take(appointments_table, "APPOINTMENTS_TABLE")?,
@@ -105,7 +111,14 @@ mod tests {
         ]))
         .unwrap_err();
         let text = err.to_string();
-        for name in ["APPOINTMENTS_TABLE", "CLAIMS_TABLE", "EMAIL_QUEUE_URL", "SENDER_EMAIL", "BUSINESS_TIME_ZONE", "REMINDER_CONCURRENCY"] {
+        for name in [
+            "APPOINTMENTS_TABLE",
+            "CLAIMS_TABLE",
+            "EMAIL_QUEUE_URL",
+            "SENDER_EMAIL",
+            "BUSINESS_TIME_ZONE",
+            "REMINDER_CONCURRENCY",
+        ] {
             assert!(text.contains(name), "{name} missing from {text}");
         }
     }

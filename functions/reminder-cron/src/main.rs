@@ -29,17 +29,26 @@ async fn main() -> Result<(), Error> {
             &config.claims_table,
             clock.clone(),
         )),
-        queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.email_queue_url)),
+        queue: Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&aws),
+            &config.email_queue_url,
+        )),
         mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&aws))),
         clock: clock.clone(),
         metrics: Metrics::stdout("reminder-cron"),
     };
     let (deps, config) = (&deps, &config);
-    run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let deadline = Deadline::from_epoch_millis(event.context.deadline, config.deadline_margin, deps.clock.clone());
-        reminder_cron::handle(deps, &config.settings, &event.payload, &deadline)
-            .await
-            .map_err(Error::from)
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let deadline = Deadline::from_epoch_millis(
+                event.context.deadline,
+                config.deadline_margin,
+                deps.clock.clone(),
+            );
+            reminder_cron::handle(deps, &config.settings, &event.payload, &deadline)
+                .await
+                .map_err(Error::from)
+        },
+    ))
     .await
 }

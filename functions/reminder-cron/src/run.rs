@@ -106,7 +106,11 @@ enum Outcome {
 }
 
 /// Runs once at the deps' clock time.
-pub async fn run(deps: &Deps, settings: &Settings, deadline: &Deadline) -> Result<Summary, RunError> {
+pub async fn run(
+    deps: &Deps,
+    settings: &Settings,
+    deadline: &Deadline,
+) -> Result<Summary, RunError> {
     let now = deps.clock.now();
     let horizon = now + to_delta(ReminderKind::DayBefore.lead());
     let appointments = deps
@@ -163,11 +167,20 @@ pub async fn run(deps: &Deps, settings: &Settings, deadline: &Deadline) -> Resul
 pub fn claim_key(appointment: &Appointment, kind: ReminderKind) -> ClaimKey {
     ClaimKey::new(
         "reminder",
-        &[&appointment.id, kind.as_str(), &stored_instant(appointment.starts_at)],
+        &[
+            &appointment.id,
+            kind.as_str(),
+            &stored_instant(appointment.starts_at),
+        ],
     )
 }
 
-fn job(appointment: &Appointment, kind: ReminderKind, key: &ClaimKey, now: DateTime<Utc>) -> EmailJob {
+fn job(
+    appointment: &Appointment,
+    kind: ReminderKind,
+    key: &ClaimKey,
+    now: DateTime<Utc>,
+) -> EmailJob {
     let mut data = serde_json::json!({
         "appointment_id": appointment.id,
         "customer_name": appointment.customer_name,
@@ -257,7 +270,10 @@ async fn remind(
         Ok(sent) => {
             deps.metrics.incr(Metric::ReminderSent);
             let result = format!("sent:{}", sent.message_id);
-            finish(deadline, Outcome::Sent, || complete(&*deps.claims, &claim, &result)).await
+            finish(deadline, Outcome::Sent, || {
+                complete(&*deps.claims, &claim, &result)
+            })
+            .await
         }
         Err(e) => {
             tracing::warn!(claim = %key, failure = ?e.kind, "reminder send failed; queueing for retry");
@@ -297,10 +313,16 @@ where
 async fn hand_to_queue(deps: &Deps, deadline: &Deadline, claim: &Claim, job: &EmailJob) -> Outcome {
     match deps.queue.enqueue(job, Duration::ZERO).await {
         Ok(message_id) => {
-            deps.metrics
-                .count(Metric::RetryScheduled, 1.0, Some(ErrorClass::Transient.as_str()));
+            deps.metrics.count(
+                Metric::RetryScheduled,
+                1.0,
+                Some(ErrorClass::Transient.as_str()),
+            );
             let result = format!("queued:{message_id}");
-            finish(deadline, Outcome::Queued, || complete(&*deps.claims, claim, &result)).await
+            finish(deadline, Outcome::Queued, || {
+                complete(&*deps.claims, claim, &result)
+            })
+            .await
         }
         Err(e) => {
             tracing::error!(claim = %claim.key, error = %e, "queue unavailable; releasing the claim");

@@ -39,13 +39,30 @@ mod tests {
     #[test]
     fn scheduler_and_classic_shapes() {
         let s = parse(&json!({"scheduled_time": "2026-06-10T14:05:00Z", "execution_id": "abc-1"}));
-        assert_eq!(s.scheduled_time.unwrap().to_rfc3339(), "2026-06-10T14:05:00+00:00");
+        assert_eq!(
+            s.scheduled_time.unwrap().to_rfc3339(),
+            "2026-06-10T14:05:00+00:00"
+        );
         assert_eq!(s.id.as_deref(), Some("abc-1"));
-        let c = parse(&json!({"detail-type": "Scheduled Event", "time": "2026-06-10T14:05:00Z", "id": "e1"}));
+        let c = parse(
+            &json!({"detail-type": "Scheduled Event", "time": "2026-06-10T14:05:00Z", "id": "e1"}),
+        );
         assert!(c.scheduled_time.is_some());
         assert_eq!(c.id.as_deref(), Some("e1"));
         let odd = parse(&json!({"time": 5, "id": "x\n\"y"}));
-        assert_eq!(odd, Trigger { scheduled_time: None, id: Some("xy".into()) });
-        assert_eq!(parse(&json!(null)), Trigger { scheduled_time: None, id: None });
+        assert_eq!(
+            odd,
+            Trigger {
+                scheduled_time: None,
+                id: Some("xy".into())
+            }
+        );
+        assert_eq!(
+            parse(&json!(null)),
+            Trigger {
+                scheduled_time: None,
+                id: None
+            }
+        );
     }
 }

@@ -99,7 +99,11 @@ impl World {
     }
 
     pub fn deadline(&self) -> Deadline {
-        Deadline::after(Duration::from_secs(120), Duration::from_secs(5), self.clock.shared())
+        Deadline::after(
+            Duration::from_secs(120),
+            Duration::from_secs(5),
+            self.clock.shared(),
+        )
     }
 
     /// Subjects of sent emails to `to`.
