@@ -7,7 +7,7 @@ SCRIPTS := infra/scripts
 # aws-sam-cli and cargo-lambda live in their own venv (kept apart from moto's pins in .venv).
 TOOLS_VENV := .local/sam-venv
 
-.PHONY: help test lint services-up services-down dev build sam-build bench fmt check tools-venv
+.PHONY: help test lint lint-sam services-up services-down dev build sam-build bench fmt check tools-venv
 
 help: ## Show this list
 	@echo "Targets:"
@@ -16,11 +16,16 @@ help: ## Show this list
 test: ## The single test command: fmt, clippy, services, tests, cfn-lint
 	$(SCRIPTS)/test.sh
 
-lint: ## cargo fmt --check, clippy -D warnings, cfn-lint template.yaml
+lint: ## cargo fmt --check, clippy -D warnings, cfn-lint + sam validate --lint
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets $(if $(wildcard Cargo.lock),--locked) -- -D warnings
 	$(SCRIPTS)/services.sh tools
 	.venv/bin/cfn-lint template.yaml
+	$(MAKE) -s lint-sam
+
+lint-sam: tools-venv ## sam validate --lint template.yaml (offline, a few seconds)
+	SAM_CLI_TELEMETRY=0 AWS_REGION="$${AWS_REGION:-us-east-1}" \
+		$(TOOLS_VENV)/bin/sam validate --lint --template-file template.yaml
 
 services-up: ## Start moto + redis and provision them (then: source .local/services/env)
 	$(SCRIPTS)/services.sh start
@@ -37,8 +42,10 @@ build: ## Release arm64 Lambda packages (cargo lambda build)
 	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo lambda build --release --arm64
 
 # sam needs a region but no credentials; its Rust builder (cargo-lambda) is a beta feature.
-sam-build: tools-venv ## sam build of template.yaml (aws-sam-cli from a venv)
-	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" AWS_REGION="$${AWS_REGION:-us-east-1}" \
+# Cross-compiles every function for arm64 in release mode: slow (see docs/DEPLOY.md); set
+# CARGO_TARGET_DIR to keep its artifacts apart from the debug target dir.
+sam-build: tools-venv ## sam build of template.yaml (aws-sam-cli from a venv; slow)
+	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" AWS_REGION="$${AWS_REGION:-us-east-1}" SAM_CLI_TELEMETRY=0 \
 		sam build --beta-features
 
 tools-venv: ## Install aws-sam-cli + cargo-lambda into .local/sam-venv

@@ -31,7 +31,7 @@ recorded() { cat "$STATE/$1.$2" 2>/dev/null || true; }
 # Process name to expect in /proc/PID/cmdline for each service.
 proc_name() {
     case "$1" in
-    moto) echo moto_server ;;
+    moto) echo moto_serialised.py ;;
     redis) echo redis-server ;;
     *) die "unknown service '$1' (expected moto or redis)" ;;
     esac
@@ -103,7 +103,8 @@ start_moto() {
 
     port="$(pick_port moto)"
     local log="$STATE/moto.log"
-    MOTO_PID="$(launch "$log" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port")"
+    # moto with requests serialised: see moto_serialised.py for why.
+    MOTO_PID="$(launch "$log" "$VENV/bin/python" "$REPO/infra/scripts/moto_serialised.py" 127.0.0.1 "$port")"
     echo "$MOTO_PID" >"$STATE/moto.pid"
     echo "$port" >"$STATE/moto.port"
     AWS_URL="http://127.0.0.1:$port" MOTO_HOW="started"

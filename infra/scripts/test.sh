@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The single test command: format check, clippy, local services, the test suite, cfn-lint.
+# The single test command: format check, clippy, local services, the test suite, template lint
+# (cfn-lint, sam validate --lint).
 # Fails fast; extra arguments go to the test runner, e.g. `infra/scripts/test.sh -E 'test(claim)'`.
 # Services this run starts are stopped on exit; services that were already running are reused
 # and left running.
@@ -83,8 +84,12 @@ else
 fi
 
 # --- 5. template lint ----------------------------------------------------------------------------
-step "5/5 cfn-lint template.yaml"
+step "5/5 cfn-lint + sam validate --lint"
 [[ -f template.yaml ]] || die "template.yaml not found in $REPO"
 "$VENV/bin/cfn-lint" template.yaml </dev/null
+# aws-sam-cli lives in its own venv (Makefile `tools-venv`); installed once (~1-2 min), offline after.
+[[ -x "$REPO/.local/sam-venv/bin/sam" ]] || make -s -C "$REPO" tools-venv </dev/null
+SAM_CLI_TELEMETRY=0 AWS_REGION="${AWS_REGION:-us-east-1}" \
+    "$REPO/.local/sam-venv/bin/sam" validate --lint --template-file template.yaml </dev/null
 
 end_step

@@ -1,0 +1,159 @@
+//! The sign-in rate-limit policy: per client IP and per account, both counted up front in one
+//! round trip (so a concurrent burst cannot slip past a "peek then count" gap), and the IETF
+//! draft `RateLimit-Policy` / `RateLimit` headers.
+
+use std::time::Duration;
+
+use lambda_http::http::{HeaderMap, HeaderValue};
+use sha2::{Digest, Sha256};
+use shared::error::ceil_secs;
+use shared::ratelimit::{CheckMode, Decision, RateCheck, RateRule};
+
+use crate::client_ip::ClientIp;
+
+/// The two limits applied to every sign-in attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Attempts per client IP (IPv6: per /64) per window.
+    pub per_ip: RateRule,
+    /// Attempts per account since its last successful sign-in, per window.
+    pub per_account: RateRule,
+}
+
+/// What the counters decided for one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginVerdict {
+    /// Go on to the password check.
+    Proceed {
+        /// The IP counter (for the response headers).
+        ip: Decision,
+    },
+    /// The IP is over its limit: `429`.
+    IpLimited {
+        /// The IP counter.
+        ip: Decision,
+    },
+    /// The account is over its limit: answered exactly like a wrong password.
+    AccountLimited {
+        /// The IP counter.
+        ip: Decision,
+    },
+}
+
+impl LoginLimits {
+    /// Redis key of an IP counter; one hash tag per key (cluster-safe).
+    pub fn ip_key(ip: &ClientIp) -> String {
+        format!("rl:{{ip:{}}}", ip.key())
+    }
+
+    /// Redis key of an account counter: the email is hashed, never stored in the limiter.
+    pub fn account_key(email: &str) -> String {
+        format!(
+            "rl:{{acct:{}}}",
+            hex::encode(Sha256::digest(email.as_bytes()))
+        )
+    }
+
+    /// The checks for one attempt: both counters counted, IP first.
+    pub fn checks(&self, ip: &ClientIp, email: &str) -> [RateCheck; 2] {
+        [
+            RateCheck {
+                key: Self::ip_key(ip),
+                rule: self.per_ip,
+                mode: CheckMode::Count,
+            },
+            RateCheck {
+                key: Self::account_key(email),
+                rule: self.per_account,
+                mode: CheckMode::Count,
+            },
+        ]
+    }
+
+    /// The verdict from the decisions of [`Self::checks`] (IP first); `None` if malformed.
+    pub fn verdict(decisions: &[Decision]) -> Option<LoginVerdict> {
+        let [ip, account] = decisions else {
+            return None;
+        };
+        let ip = *ip;
+        Some(if !ip.allowed {
+            LoginVerdict::IpLimited { ip }
+        } else if !account.allowed {
+            LoginVerdict::AccountLimited { ip }
+        } else {
+            LoginVerdict::Proceed { ip }
+        })
+    }
+}
+
+/// `RateLimit-Policy: 5;w=900` and `RateLimit: limit=5, remaining=N, reset=S` for the IP
+/// counter (the account counter is never disclosed).
+pub fn rate_limit_headers(headers: &mut HeaderMap, rule: RateRule, ip: &Decision) {
+    let policy = format!("{};w={}", rule.limit, rule.window.as_secs());
+    let reset = if ip.reset_after.is_zero() {
+        0
+    } else {
+        ceil_secs(ip.reset_after)
+    };
+    let state = format!(
+        "limit={}, remaining={}, reset={}",
+        ip.limit, ip.remaining, reset
+    );
+    for (name, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// `Retry-After` for a denied counter: the true time left in its window, at least 1 s.
+pub fn retry_after(d: &Decision) -> Duration {
+    d.reset_after.max(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(allowed: bool, count: u32) -> Decision {
+        Decision {
+            allowed,
+            count,
+            limit: 5,
+            remaining: 5u32.saturating_sub(count),
+            reset_after: Duration::from_millis(899_200),
+        }
+    }
+
+    #[test]
+    fn keys_use_one_hash_tag_each_and_hide_the_email() {
+        let ip = ClientIp::parse("2001:db8::1").unwrap();
+        assert_eq!(LoginLimits::ip_key(&ip), "rl:{ip:2001:db8:0:0::/64}");
+        let k = LoginLimits::account_key("jane@example.com");
+        assert!(k.starts_with("rl:{acct:") && k.ends_with('}'), "{k}");
+        assert!(!k.contains("jane"));
+    }
+
+    #[test]
+    fn ip_denial_wins_over_account_denial() {
+        let v = LoginLimits::verdict(&[decision(false, 6), decision(false, 6)]).unwrap();
+        assert!(matches!(v, LoginVerdict::IpLimited { .. }));
+        let v = LoginLimits::verdict(&[decision(true, 1), decision(false, 6)]).unwrap();
+        assert!(matches!(v, LoginVerdict::AccountLimited { .. }));
+        let v = LoginLimits::verdict(&[decision(true, 1), decision(true, 1)]).unwrap();
+        assert!(matches!(v, LoginVerdict::Proceed { .. }));
+        assert!(LoginLimits::verdict(&[decision(true, 1)]).is_none());
+    }
+
+    #[test]
+    fn headers_follow_the_ietf_draft() {
+        let mut h = HeaderMap::new();
+        let rule = RateRule {
+            limit: 5,
+            window: Duration::from_secs(900),
+        };
+        rate_limit_headers(&mut h, rule, &decision(true, 2));
+        assert_eq!(h["ratelimit-policy"], "5;w=900");
+        assert_eq!(h["ratelimit"], "limit=5, remaining=3, reset=900");
+    }
+}
