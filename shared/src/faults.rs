@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,6 +49,7 @@ pub struct FaultPlan {
     fault: Fault,
     calls: AtomicU64,
     injected: AtomicU64,
+    disarmed: AtomicBool,
     rng: Mutex<StdRng>,
 }
 
@@ -59,6 +60,7 @@ impl FaultPlan {
             fault,
             calls: AtomicU64::new(0),
             injected: AtomicU64::new(0),
+            disarmed: AtomicBool::new(false),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
         }
     }
@@ -93,9 +95,17 @@ impl FaultPlan {
         self.injected.load(Ordering::SeqCst)
     }
 
+    /// Stops injecting (the outage is over); calls are still counted.
+    pub fn disarm(&self) {
+        self.disarmed.store(true, Ordering::SeqCst);
+    }
+
     /// Decides for the next call; waits out latency or hangs as planned.
     async fn before(&self) -> Option<Fault> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.disarmed.load(Ordering::SeqCst) {
+            return None;
+        }
         let hit = match &self.trigger {
             Trigger::Calls(set) => set.contains(&n),
             Trigger::Always => true,
@@ -154,74 +164,78 @@ impl<T> Faulty<T> {
     pub fn inner(&self) -> &T {
         &self.inner
     }
-}
 
-/// Runs a store call through the plan.
-macro_rules! through_plan {
-    ($self:ident, $call:expr) => {{
-        match $self.plan.before().await {
-            None => $call.await,
+    /// Runs one store call through the plan; ports defined in function crates implement
+    /// their trait for `Faulty<T>` with this.
+    pub async fn store_call<R>(
+        &self,
+        call: impl std::future::Future<Output = Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
+        match self.plan.before().await {
+            None => call.await,
             Some(fault) => {
                 let (run_first, err) = store_fault(fault);
                 if run_first {
-                    let _ = $call.await;
+                    let _ = call.await;
                 }
                 Err(err)
             }
         }
-    }};
+    }
 }
 
 #[async_trait]
 impl<T: ClaimStore> ClaimStore for Faulty<T> {
     async fn claim(&self, request: &ClaimRequest) -> Result<ClaimOutcome, StoreError> {
-        through_plan!(self, self.inner.claim(request))
+        self.store_call(self.inner.claim(request)).await
     }
     async fn complete(&self, claim: &Claim, result: Option<&str>) -> Result<(), StoreError> {
-        through_plan!(self, self.inner.complete(claim, result))
+        self.store_call(self.inner.complete(claim, result)).await
     }
     async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
-        through_plan!(self, self.inner.release(claim))
+        self.store_call(self.inner.release(claim)).await
     }
     async fn fail_permanently(&self, claim: &Claim, reason: &str) -> Result<(), StoreError> {
-        through_plan!(self, self.inner.fail_permanently(claim, reason))
+        self.store_call(self.inner.fail_permanently(claim, reason))
+            .await
     }
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError> {
-        through_plan!(self, self.inner.get(key))
+        self.store_call(self.inner.get(key)).await
     }
 }
 
 #[async_trait]
 impl<T: EmailQueue> EmailQueue for Faulty<T> {
     async fn enqueue(&self, job: &EmailJob, delay: Duration) -> Result<String, StoreError> {
-        through_plan!(self, self.inner.enqueue(job, delay))
+        self.store_call(self.inner.enqueue(job, delay)).await
     }
     async fn receive(
         &self,
         max: u32,
         visibility: Duration,
     ) -> Result<Vec<ReceivedMessage>, StoreError> {
-        through_plan!(self, self.inner.receive(max, visibility))
+        self.store_call(self.inner.receive(max, visibility)).await
     }
     async fn change_visibility(
         &self,
         receipt: &Receipt,
         timeout: Duration,
     ) -> Result<(), StoreError> {
-        through_plan!(self, self.inner.change_visibility(receipt, timeout))
+        self.store_call(self.inner.change_visibility(receipt, timeout))
+            .await
     }
     async fn delete(&self, receipt: &Receipt) -> Result<(), StoreError> {
-        through_plan!(self, self.inner.delete(receipt))
+        self.store_call(self.inner.delete(receipt)).await
     }
 }
 
 #[async_trait]
 impl<T: RateLimiter> RateLimiter for Faulty<T> {
     async fn check(&self, checks: &[RateCheck]) -> Result<Vec<Decision>, StoreError> {
-        through_plan!(self, self.inner.check(checks))
+        self.store_call(self.inner.check(checks)).await
     }
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        through_plan!(self, self.inner.reset(key))
+        self.store_call(self.inner.reset(key)).await
     }
 }
 
