@@ -75,6 +75,9 @@ pub enum EffectError {
     /// The event names an order we do not have (failure recorded).
     #[error("order not found")]
     OrderNotFound,
+    /// An invoice names a subscription whose own event has not been applied yet.
+    #[error("subscription not stored yet")]
+    SubscriptionNotStored,
     /// Another delivery is queuing the same email right now.
     #[error("email job being queued by another delivery")]
     EmailInFlight,
@@ -85,7 +88,10 @@ impl Classify for EffectError {
         match self {
             Self::Store(e) | Self::Queue(e) => e.class(),
             Self::Directory(e) => e.class(),
-            Self::UnknownCustomer | Self::OrderNotFound | Self::EmailInFlight => {
+            Self::UnknownCustomer
+            | Self::OrderNotFound
+            | Self::SubscriptionNotStored
+            | Self::EmailInFlight => {
                 ErrorClass::Transient
             }
         }
@@ -342,35 +348,49 @@ async fn invoice(
         InvoiceEventKind::Paid => "active",
         InvoiceEventKind::PaymentFailed => "past_due",
     };
+    if i.kind == InvoiceEventKind::PaymentFailed {
+        payment_failed_email(ctx, envelope, i).await?;
+    }
     if let Some(sub) = &i.subscription_id {
-        ctx.ports
-            .billing
+        let billing = &ctx.ports.billing;
+        let applied = billing
             .set_subscription_status(sub, status, envelope.created)
             .await?;
-    }
-    if i.kind == InvoiceEventKind::PaymentFailed {
-        let Some(to) = &i.customer_email else {
-            record_failure(ctx, envelope, "no_billing_email", &i.invoice_id).await?;
-            tracing::warn!(event_id = %envelope.id, "invoice has no billing email; no payment-failed email");
-            return Ok(());
-        };
-        let job = EmailJob::new(
-            format!("payment-failed#{}#{}", i.invoice_id, i.attempt_count),
-            EmailTemplate::PaymentFailed,
-            to,
-            json!({
-                "invoice_id": i.invoice_id,
-                "attempt": i.attempt_count,
-                "amount_cents": i.amount_cents,
-                "currency": i.currency,
-                "customer_name": i.customer_name.clone().unwrap_or_default(),
-            }),
-            CorrelationId::from_upstream(&envelope.id),
-            ctx.clock.now(),
-        );
-        queue_once(ctx, &job).await?;
+        if applied == Applied::Unchanged && billing.subscription(sub).await?.is_none() {
+            // The subscription event has not been applied yet (out of order): let Stripe
+            // retry this one, so its newer status is not lost.
+            tracing::info!(event_id = %envelope.id, "invoice before its subscription; Stripe will retry");
+            return Err(EffectError::SubscriptionNotStored);
+        }
     }
     Ok(())
+}
+
+async fn payment_failed_email(
+    ctx: &EffectContext,
+    envelope: &Envelope,
+    i: &InvoiceChange,
+) -> Result<(), EffectError> {
+    let Some(to) = &i.customer_email else {
+        record_failure(ctx, envelope, "no_billing_email", &i.invoice_id).await?;
+        tracing::warn!(event_id = %envelope.id, "invoice has no billing email; no payment-failed email");
+        return Ok(());
+    };
+    let job = EmailJob::new(
+        format!("payment-failed#{}#{}", i.invoice_id, i.attempt_count),
+        EmailTemplate::PaymentFailed,
+        to,
+        json!({
+            "invoice_id": i.invoice_id,
+            "attempt": i.attempt_count,
+            "amount_cents": i.amount_cents,
+            "currency": i.currency,
+            "customer_name": i.customer_name.clone().unwrap_or_default(),
+        }),
+        CorrelationId::from_upstream(&envelope.id),
+        ctx.clock.now(),
+    );
+    queue_once(ctx, &job).await
 }
 
 /// Queues `job` once: claim `email-queued#<job id>`, enqueue, complete. A completed claim

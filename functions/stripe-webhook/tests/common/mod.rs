@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod scenarios;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +39,8 @@ pub struct Harness {
     pub app: App,
     pub clock: ManualClock,
     pub billing: Arc<dyn BillingStore>,
+    /// The billing store without injected faults (to read the final state).
+    pub truth: Arc<dyn BillingStore>,
     pub claims: Arc<dyn ClaimStore>,
     pub queue: Arc<dyn EmailQueue>,
     pub directory: Arc<MemoryDirectory>,
@@ -64,18 +68,21 @@ impl Harness {
         use shared::error::ErrorClass;
         use shared::faults::{Fault, Faulty};
         let clock = clock_at(T0 + 10);
-        Self::build(
+        let truth: Arc<dyn BillingStore> = Arc::new(MemoryBillingStore::new());
+        let mut h = Self::build(
             clock.clone(),
             Arc::new(Faulty::new(
                 MemoryClaimStore::new(clock.shared()),
                 FaultPlan::random(p, seed, Fault::Fail(ErrorClass::Transient)),
             )),
             Arc::new(FaultyBilling {
-                inner: MemoryBillingStore::new(),
+                inner: truth.clone(),
                 plan: FaultPlan::random(p, seed + 1, Fault::Fail(ErrorClass::Transient)),
             }),
             Arc::new(MemoryQueue::new(clock.shared())),
-        )
+        );
+        h.truth = truth;
+        h
     }
 
     pub fn build(
@@ -104,6 +111,7 @@ impl Harness {
         Self {
             app,
             clock,
+            truth: billing.clone(),
             billing,
             claims,
             queue,
@@ -124,18 +132,32 @@ impl Harness {
         self.deliver(req).await.status().as_u16()
     }
 
-    /// Seeds the state the fixtures in `events/stripe-webhook/` assume.
+    /// Seeds the state the fixtures in `events/stripe-webhook/` assume (bypassing faults).
     pub async fn seed_fixture_state(&self) {
         for (id, total) in [("ord_1001", 12_000), ("ord_1002", 10_000), ("ord_1003", 5_000)] {
-            self.billing
+            self.truth
                 .create_order(&Order::pending(id, total, "usd", "jane@example.com", "Jane Doe"))
                 .await
                 .unwrap();
         }
-        self.billing
+        self.truth
             .link_customer(&CustomerLink {
                 customer: "cus_known".into(),
                 user_id: "usr_1".into(),
+            })
+            .await
+            .unwrap();
+        self.truth
+            .upsert_subscription(&Subscription {
+                id: "sub_1".into(),
+                user_id: "usr_1".into(),
+                customer: "cus_known".into(),
+                status: "incomplete".into(),
+                current_period_start: None,
+                current_period_end: None,
+                cancel_at_period_end: false,
+                event_created: T0 - 3600,
+                event_rank: 0,
             })
             .await
             .unwrap();
@@ -143,12 +165,18 @@ impl Harness {
 
     /// Every job on the queue (received once with a long visibility).
     pub async fn jobs(&self) -> Vec<EmailJob> {
-        let msgs = self
-            .queue
-            .receive(10_000, Duration::from_secs(3600))
-            .await
-            .unwrap();
-        msgs.iter().map(|m| m.job().unwrap()).collect()
+        let mut jobs = Vec::new();
+        loop {
+            let batch = self
+                .queue
+                .receive(10, Duration::from_secs(3600))
+                .await
+                .unwrap();
+            if batch.is_empty() {
+                return jobs;
+            }
+            jobs.extend(batch.iter().map(|m| m.job().unwrap()));
+        }
     }
 }
 
@@ -238,13 +266,13 @@ pub fn body_text(r: &Response<Body>) -> String {
 /// The billing store behind a fault plan (the port lives in this crate, so it gets its own
 /// wrapper; the plan and faults are `shared::faults`).
 #[derive(Debug)]
-pub struct FaultyBilling<T> {
-    pub inner: T,
+pub struct FaultyBilling {
+    pub inner: Arc<dyn BillingStore>,
     pub plan: FaultPlan,
 }
 
 #[async_trait]
-impl<T: BillingStore> BillingStore for FaultyBilling<T> {
+impl BillingStore for FaultyBilling {
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
         self.plan.run(self.inner.order(id)).await
     }
