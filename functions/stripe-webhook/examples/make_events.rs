@@ -22,7 +22,11 @@ mod base64_like {
         const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             for i in 0..4 {
                 if i <= chunk.len() {
@@ -113,7 +117,11 @@ fn main() {
             "metadata": {"order_id": "ord_1001", "payment_kind": "full"}
         }),
     );
-    write("checkout_session_completed", api_gateway(&checkout, Some(&signed(&checkout)), false), 200);
+    write(
+        "checkout_session_completed",
+        api_gateway(&checkout, Some(&signed(&checkout)), false),
+        200,
+    );
 
     let deposit = stripe_event(
         "evt_checkout_deposit",
@@ -126,7 +134,11 @@ fn main() {
             "metadata": {"order_id": "ord_1002", "payment_kind": "deposit"}
         }),
     );
-    write("checkout_session_completed_deposit", api_gateway(&deposit, Some(&signed(&deposit)), false), 200);
+    write(
+        "checkout_session_completed_deposit",
+        api_gateway(&deposit, Some(&signed(&deposit)), false),
+        200,
+    );
 
     let pi = stripe_event(
         "evt_pi_succeeded",
@@ -137,8 +149,16 @@ fn main() {
             "currency": "usd", "status": "succeeded", "metadata": {"order_id": "ord_1001"}
         }),
     );
-    write("payment_intent_succeeded", api_gateway(&pi, Some(&signed(&pi)), false), 200);
-    write("payment_intent_succeeded_base64", api_gateway(&pi, Some(&signed(&pi)), true), 200);
+    write(
+        "payment_intent_succeeded",
+        api_gateway(&pi, Some(&signed(&pi)), false),
+        200,
+    );
+    write(
+        "payment_intent_succeeded_base64",
+        api_gateway(&pi, Some(&signed(&pi)), true),
+        200,
+    );
 
     let failed = stripe_event(
         "evt_pi_failed",
@@ -152,7 +172,11 @@ fn main() {
             "metadata": {"order_id": "ord_1003"}
         }),
     );
-    write("payment_intent_payment_failed", api_gateway(&failed, Some(&signed(&failed)), false), 200);
+    write(
+        "payment_intent_payment_failed",
+        api_gateway(&failed, Some(&signed(&failed)), false),
+        200,
+    );
 
     let sub = |status: &str| {
         json!({
@@ -164,17 +188,41 @@ fn main() {
         })
     };
     for (name, event_type, created, status) in [
-        ("customer_subscription_created", "customer.subscription.created", T - 30, "incomplete"),
-        ("customer_subscription_updated", "customer.subscription.updated", T - 20, "active"),
-        ("customer_subscription_deleted", "customer.subscription.deleted", T - 10, "canceled"),
+        (
+            "customer_subscription_created",
+            "customer.subscription.created",
+            T - 30,
+            "incomplete",
+        ),
+        (
+            "customer_subscription_updated",
+            "customer.subscription.updated",
+            T - 20,
+            "active",
+        ),
+        (
+            "customer_subscription_deleted",
+            "customer.subscription.deleted",
+            T - 10,
+            "canceled",
+        ),
     ] {
         let body = stripe_event(&format!("evt_{name}"), event_type, created, sub(status));
         write(name, api_gateway(&body, Some(&signed(&body)), false), 200);
     }
     let mut unknown_customer = sub("active");
     unknown_customer["customer"] = "cus_nobody".into();
-    let body = stripe_event("evt_sub_unknown_customer", "customer.subscription.created", T - 30, unknown_customer);
-    write("customer_subscription_unknown_customer", api_gateway(&body, Some(&signed(&body)), false), 500);
+    let body = stripe_event(
+        "evt_sub_unknown_customer",
+        "customer.subscription.created",
+        T - 30,
+        unknown_customer,
+    );
+    write(
+        "customer_subscription_unknown_customer",
+        api_gateway(&body, Some(&signed(&body)), false),
+        500,
+    );
 
     let invoice = |status_field: &str, amount: i64| {
         json!({
@@ -184,13 +232,40 @@ fn main() {
             "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_1"}}
         })
     };
-    let body = stripe_event("evt_invoice_paid", "invoice.paid", T - 3, invoice("amount_paid", 1500));
-    write("invoice_paid", api_gateway(&body, Some(&signed(&body)), false), 200);
-    let body = stripe_event("evt_invoice_failed", "invoice.payment_failed", T - 3, invoice("amount_due", 1500));
-    write("invoice_payment_failed", api_gateway(&body, Some(&signed(&body)), false), 200);
+    let body = stripe_event(
+        "evt_invoice_paid",
+        "invoice.paid",
+        T - 3,
+        invoice("amount_paid", 1500),
+    );
+    write(
+        "invoice_paid",
+        api_gateway(&body, Some(&signed(&body)), false),
+        200,
+    );
+    let body = stripe_event(
+        "evt_invoice_failed",
+        "invoice.payment_failed",
+        T - 3,
+        invoice("amount_due", 1500),
+    );
+    write(
+        "invoice_payment_failed",
+        api_gateway(&body, Some(&signed(&body)), false),
+        200,
+    );
 
-    let body = stripe_event("evt_unknown_type", "charge.refunded", T - 2, json!({"id": "ch_1", "object": "charge"}));
-    write("unknown_type", api_gateway(&body, Some(&signed(&body)), false), 200);
+    let body = stripe_event(
+        "evt_unknown_type",
+        "charge.refunded",
+        T - 2,
+        json!({"id": "ch_1", "object": "charge"}),
+    );
+    write(
+        "unknown_type",
+        api_gateway(&body, Some(&signed(&body)), false),
+        200,
+    );
 
     let body = stripe_event(
         "evt_unparsable",
@@ -198,16 +273,32 @@ fn main() {
         T - 2,
         json!({"id": "in_2", "object": "invoice", "currency": "usd", "amount_paid": "lots"}),
     );
-    write("unparsable_invoice", api_gateway(&body, Some(&signed(&body)), false), 200);
+    write(
+        "unparsable_invoice",
+        api_gateway(&body, Some(&signed(&body)), false),
+        200,
+    );
 
     // Refused deliveries.
     write("unsigned", api_gateway(&checkout, None, false), 400);
     let tampered = checkout.replace("12000", "1200");
-    write("tampered", api_gateway(&tampered, Some(&signed(&checkout)), false), 400);
+    write(
+        "tampered",
+        api_gateway(&tampered, Some(&signed(&checkout)), false),
+        400,
+    );
     let foreign = sign_header("whsec_someone_else", T, checkout.as_bytes());
-    write("wrong_secret", api_gateway(&checkout, Some(&foreign), false), 400);
+    write(
+        "wrong_secret",
+        api_gateway(&checkout, Some(&foreign), false),
+        400,
+    );
     let stale = sign_header(SECRET, T - 3600, checkout.as_bytes());
-    write("stale_timestamp", api_gateway(&checkout, Some(&stale), false), 400);
+    write(
+        "stale_timestamp",
+        api_gateway(&checkout, Some(&stale), false),
+        400,
+    );
 
     let manifest = serde_json::to_string_pretty(&expected).unwrap() + "\n";
     std::fs::write(dir.join("expected.json"), manifest).unwrap();

@@ -121,3 +121,23 @@ impl CustomerDirectory for StripeDirectory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_stripe_adapter_builds_without_network_and_hides_its_key() {
+        let directory = StripeDirectory::new("sk_test_not_a_real_key");
+        let text = format!("{directory:?}");
+        assert!(!text.contains("sk_test"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn the_memory_directory_answers_what_was_inserted() {
+        let d = MemoryDirectory::new();
+        assert_eq!(d.user_id("cus_1").await.unwrap(), None);
+        d.insert("cus_1", "usr_1");
+        assert_eq!(d.user_id("cus_1").await.unwrap().as_deref(), Some("usr_1"));
+    }
+}

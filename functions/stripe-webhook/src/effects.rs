@@ -91,9 +91,7 @@ impl Classify for EffectError {
             Self::UnknownCustomer
             | Self::OrderNotFound
             | Self::SubscriptionNotStored
-            | Self::EmailInFlight => {
-                ErrorClass::Transient
-            }
+            | Self::EmailInFlight => ErrorClass::Transient,
         }
     }
 }
@@ -279,7 +277,12 @@ async fn payment_failed(
         let mut next = order.clone();
         next.status = OrderStatus::Failed;
         next.failure_reason = Some(p.reason.clone());
-        match ctx.ports.billing.transition_order(order.status, &next).await? {
+        match ctx
+            .ports
+            .billing
+            .transition_order(order.status, &next)
+            .await?
+        {
             Applied::Changed => break,
             Applied::Unchanged => order = load_order(ctx, envelope, &p.order_id).await?,
         }
@@ -307,7 +310,8 @@ async fn resolve_user(
         return Ok(user_id);
     }
     record_failure(ctx, envelope, "unknown_customer", customer).await?;
-    ctx.metrics.incr(shared::metrics::Metric::StripeUnknownCustomer);
+    ctx.metrics
+        .incr(shared::metrics::Metric::StripeUnknownCustomer);
     tracing::error!(event_id = %envelope.id, customer, "Stripe customer maps to no user; Stripe will retry");
     Err(EffectError::UnknownCustomer)
 }

@@ -257,7 +257,9 @@ fn required_str(v: &Value, path: &[&str]) -> Result<String, ParseError> {
 }
 
 fn amount(v: &Value, key: &str) -> Result<i64, ParseError> {
-    int_at(v, key).filter(|a| *a >= 0).ok_or_else(|| missing(key))
+    int_at(v, key)
+        .filter(|a| *a >= 0)
+        .ok_or_else(|| missing(key))
 }
 
 fn payment_kind(o: &Value) -> Result<PaymentKind, ParseError> {
@@ -270,7 +272,8 @@ fn payment_kind(o: &Value) -> Result<PaymentKind, ParseError> {
 }
 
 fn checkout_completed(o: &Value) -> Result<StripeEvent, ParseError> {
-    let order_id = str_at(o, &["metadata", "order_id"]).or_else(|| str_at(o, &["client_reference_id"]));
+    let order_id =
+        str_at(o, &["metadata", "order_id"]).or_else(|| str_at(o, &["client_reference_id"]));
     let Some(order_id) = order_id else {
         return Ok(StripeEvent::NoEffect("checkout session without an order"));
     };
@@ -319,7 +322,10 @@ fn payment_intent_failed(o: &Value) -> Result<StripeEvent, ParseError> {
 }
 
 fn subscription(o: &Value, kind: SubscriptionEventKind) -> Result<StripeEvent, ParseError> {
-    let first_item = o.get("items").and_then(|i| i.get("data")).and_then(|d| d.get(0));
+    let first_item = o
+        .get("items")
+        .and_then(|i| i.get("data"))
+        .and_then(|d| d.get(0));
     let period = |key: &str| {
         first_item
             .and_then(|item| int_at(item, key))
@@ -391,9 +397,20 @@ mod tests {
         assert_eq!(e.api_version.as_deref(), Some("2025-03-31.basil"));
         assert!(parse_envelope(b"{}").is_err());
         assert!(parse_envelope(b"not json").is_err());
-        assert!(parse_envelope(br#"{"id":"evt_1","type":"x","created":"yesterday","data":{"object":{}}}"#).is_err());
-        assert!(parse_envelope(br#"{"id":"evt_1","type":"x","created":1,"data":{"object":[]}}"#).is_err());
-        assert_eq!(sniff_id(br#"{"id":"evt_9","type":3}"#).as_deref(), Some("evt_9"));
+        assert!(
+            parse_envelope(
+                br#"{"id":"evt_1","type":"x","created":"yesterday","data":{"object":{}}}"#
+            )
+            .is_err()
+        );
+        assert!(
+            parse_envelope(br#"{"id":"evt_1","type":"x","created":1,"data":{"object":[]}}"#)
+                .is_err()
+        );
+        assert_eq!(
+            sniff_id(br#"{"id":"evt_9","type":3}"#).as_deref(),
+            Some("evt_9")
+        );
     }
 
     #[test]
@@ -418,7 +435,10 @@ mod tests {
             "checkout.session.completed",
             json!({"payment_status": "unpaid", "metadata": {"order_id": "o"}}),
         );
-        assert!(matches!(extract(&unpaid).unwrap(), StripeEvent::NoEffect(_)));
+        assert!(matches!(
+            extract(&unpaid).unwrap(),
+            StripeEvent::NoEffect(_)
+        ));
         let bad_kind = envelope(
             "checkout.session.completed",
             json!({"payment_status": "paid", "amount_total": 1, "currency": "usd", "payment_intent": "pi",
@@ -434,18 +454,31 @@ mod tests {
             json!({"id": "sub_1", "customer": "cus_1", "status": "active",
                    "items": {"data": [{"current_period_start": 10, "current_period_end": 20}]}}),
         );
-        let StripeEvent::Subscription(s) = extract(&new_api).unwrap() else { panic!() };
-        assert_eq!((s.current_period_start, s.current_period_end), (Some(10), Some(20)));
+        let StripeEvent::Subscription(s) = extract(&new_api).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (s.current_period_start, s.current_period_end),
+            (Some(10), Some(20))
+        );
         let old_api = envelope(
             "customer.subscription.deleted",
             json!({"id": "sub_1", "customer": {"id": "cus_1"}, "status": "active",
                    "current_period_start": 1, "current_period_end": 2, "items": {"data": []}}),
         );
-        let StripeEvent::Subscription(s) = extract(&old_api).unwrap() else { panic!() };
-        assert_eq!((s.current_period_start, s.current_period_end), (Some(1), Some(2)));
+        let StripeEvent::Subscription(s) = extract(&old_api).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (s.current_period_start, s.current_period_end),
+            (Some(1), Some(2))
+        );
         assert_eq!(s.status, "canceled");
         assert_eq!(s.customer, "cus_1");
-        let no_customer = envelope("customer.subscription.created", json!({"id": "sub_1", "status": "active"}));
+        let no_customer = envelope(
+            "customer.subscription.created",
+            json!({"id": "sub_1", "status": "active"}),
+        );
         assert_eq!(extract(&no_customer), Err(missing("customer")));
     }
 
@@ -456,7 +489,9 @@ mod tests {
             json!({"id": "in_1", "customer": "cus_1", "subscription": "sub_1", "attempt_count": 2,
                    "amount_due": 900, "currency": "eur", "customer_email": "a@b.c"}),
         );
-        let StripeEvent::Invoice(i) = extract(&old).unwrap() else { panic!() };
+        let StripeEvent::Invoice(i) = extract(&old).unwrap() else {
+            panic!()
+        };
         assert_eq!(i.subscription_id.as_deref(), Some("sub_1"));
         assert_eq!((i.attempt_count, i.amount_cents), (2, 900));
         let new = envelope(
@@ -464,7 +499,9 @@ mod tests {
             json!({"id": "in_2", "customer": "cus_1", "attempt_count": 1, "amount_paid": 900, "currency": "eur",
                    "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_2"}}}),
         );
-        let StripeEvent::Invoice(i) = extract(&new).unwrap() else { panic!() };
+        let StripeEvent::Invoice(i) = extract(&new).unwrap() else {
+            panic!()
+        };
         assert_eq!(i.subscription_id.as_deref(), Some("sub_2"));
     }
 

@@ -123,8 +123,11 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     if let Err(reason) = app.verifier.verify(header, body, app.clock.now()) {
         tracing::warn!(%reason, body_len = body.len(), "refused Stripe signature");
         return shared::http::problem(
-            &Problem::new(ErrorClass::Validation, "missing or invalid Stripe-Signature")
-                .with_status(400, "Invalid signature"),
+            &Problem::new(
+                ErrorClass::Validation,
+                "missing or invalid Stripe-Signature",
+            )
+            .with_status(400, "Invalid signature"),
         );
     }
     // Authentic from here on.
@@ -137,7 +140,12 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
     process(app, &envelope, body, &deadline).await
 }
 
-async fn process(app: &App, envelope: &Envelope, body: &[u8], deadline: &Deadline) -> Response<Body> {
+async fn process(
+    app: &App,
+    envelope: &Envelope,
+    body: &[u8],
+    deadline: &Deadline,
+) -> Response<Body> {
     let key = ClaimKey::new(EVENT_NAMESPACE, &[&envelope.id]);
     let lease_until = deadline.lease_until(app.settings.lease_cap);
     let request = ClaimRequest::new(key, lease_until, app.settings.retain);
@@ -205,7 +213,12 @@ async fn process(app: &App, envelope: &Envelope, body: &[u8], deadline: &Deadlin
     match tokio::time::timeout(budget, effects::apply(&ctx, envelope, &parsed)).await {
         Ok(Ok(outcome)) => match app.ports.claims.complete(&claim, None).await {
             Ok(()) => {
-                if let Err(e) = app.ports.billing.mark_replayed(&envelope.id, app.clock.now()).await {
+                if let Err(e) = app
+                    .ports
+                    .billing
+                    .mark_replayed(&envelope.id, app.clock.now())
+                    .await
+                {
                     tracing::warn!(error = %e, "could not mark a stored unparsed event replayed");
                 }
                 ok(match outcome {
@@ -230,9 +243,15 @@ async fn process(app: &App, envelope: &Envelope, body: &[u8], deadline: &Deadlin
             retry_later("processing failed, retry later")
         }
         Err(_) => {
-            app.metrics
-                .count(Metric::RetryScheduled, 1.0, Some(ErrorClass::Transient.as_str()));
-            tracing::warn!(budget_ms = budget.as_millis() as u64, "effects ran out of time");
+            app.metrics.count(
+                Metric::RetryScheduled,
+                1.0,
+                Some(ErrorClass::Transient.as_str()),
+            );
+            tracing::warn!(
+                budget_ms = budget.as_millis() as u64,
+                "effects ran out of time"
+            );
             release("timeout").await;
             retry_later("processing took too long, retry later")
         }

@@ -46,11 +46,7 @@ impl Config {
         let email_queue_url = env.required("EMAIL_QUEUE_URL");
         let webhook_secrets = env.secret_list("STRIPE_WEBHOOK_SECRETS");
         let stripe_api_key = env.secret("STRIPE_API_KEY");
-        let tolerance = env.parsed_or(
-            "STRIPE_SIGNATURE_TOLERANCE_SECS",
-            300u64,
-            "whole seconds",
-        );
+        let tolerance = env.parsed_or("STRIPE_SIGNATURE_TOLERANCE_SECS", 300u64, "whole seconds");
         let budget = env.parsed_or("WEBHOOK_BUDGET_MS", 5000u64, "whole milliseconds");
         env.finish()?;
         Ok(Self {

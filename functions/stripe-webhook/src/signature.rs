@@ -68,7 +68,8 @@ pub fn parse_header(header: &str) -> Result<SignatureHeader, SignatureError> {
             }
             "v1" => {
                 let mut sig = [0u8; 32];
-                if hex::decode_to_slice(value, &mut sig).is_ok() && signatures.len() < MAX_SIGNATURES
+                if hex::decode_to_slice(value, &mut sig).is_ok()
+                    && signatures.len() < MAX_SIGNATURES
                 {
                     signatures.push(sig);
                 }
@@ -164,7 +165,10 @@ mod tests {
 
     fn verifier(secrets: &[&str]) -> Verifier {
         Verifier::new(
-            secrets.iter().map(|s| Secret::new((*s).to_owned())).collect(),
+            secrets
+                .iter()
+                .map(|s| Secret::new((*s).to_owned()))
+                .collect(),
             Verifier::DEFAULT_TOLERANCE,
         )
     }
@@ -244,15 +248,27 @@ mod tests {
             (format!("v1={good}"), SignatureError::Malformed),
             (format!("t={T}"), SignatureError::NoSignature),
             (format!("t={T},v0={good}"), SignatureError::NoSignature),
-            (format!("t={T},v1=zz{}", &good[2..]), SignatureError::NoSignature),
-            (format!("t={T},v1={}", &good[1..]), SignatureError::NoSignature),
+            (
+                format!("t={T},v1=zz{}", &good[2..]),
+                SignatureError::NoSignature,
+            ),
+            (
+                format!("t={T},v1={}", &good[1..]),
+                SignatureError::NoSignature,
+            ),
             (format!("t={T},v1="), SignatureError::NoSignature),
             (format!("t={T},v1={good}00"), SignatureError::NoSignature),
             (format!("t={T},t={T},v1={good}"), SignatureError::Malformed),
             (format!("t=,v1={good}"), SignatureError::Malformed),
             (format!("t=abc,v1={good}"), SignatureError::Malformed),
-            (format!("t=99999999999999999999999,v1={good}"), SignatureError::Malformed),
-            (format!("t={T},v1={}", "a".repeat(5000)), SignatureError::Malformed),
+            (
+                format!("t=99999999999999999999999,v1={good}"),
+                SignatureError::Malformed,
+            ),
+            (
+                format!("t={T},v1={}", "a".repeat(5000)),
+                SignatureError::Malformed,
+            ),
             (format!("t={},v1={good}", T + 1), SignatureError::Mismatch),
         ];
         for (header, expected) in cases {
@@ -292,12 +308,20 @@ mod tests {
             let secret: String = (0..rng.random_range(1..40))
                 .map(|_| rng.random_range(b'!'..=b'~') as char)
                 .collect();
-            let body: Vec<u8> = (0..rng.random_range(0..300)).map(|_| rng.random()).collect();
+            let body: Vec<u8> = (0..rng.random_range(0..300))
+                .map(|_| rng.random())
+                .collect();
             let t = rng.random_range(0..4_000_000_000i64);
             let skew = rng.random_range(-300..=300i64);
-            let v = Verifier::new(vec![Secret::new(secret.clone())], Verifier::DEFAULT_TOLERANCE);
+            let v = Verifier::new(
+                vec![Secret::new(secret.clone())],
+                Verifier::DEFAULT_TOLERANCE,
+            );
             let header = sign_header(&secret, t, &body);
-            assert_eq!(v.verify(Some(header.as_bytes()), &body, at(t + skew)), Ok(t));
+            assert_eq!(
+                v.verify(Some(header.as_bytes()), &body, at(t + skew)),
+                Ok(t)
+            );
             if !body.is_empty() {
                 let mut tampered = body.clone();
                 let i = rng.random_range(0..tampered.len());
@@ -315,7 +339,9 @@ mod tests {
                 foreign.verify(Some(header.as_bytes()), &body, at(t)),
                 Err(SignatureError::Mismatch)
             );
-            let garbage: Vec<u8> = (0..rng.random_range(0..120)).map(|_| rng.random()).collect();
+            let garbage: Vec<u8> = (0..rng.random_range(0..120))
+                .map(|_| rng.random())
+                .collect();
             assert!(v.verify(Some(&garbage), &body, at(t)).is_err());
         }
     }

@@ -38,7 +38,10 @@ async fn table(config: &aws_config::SdkConfig, logical_id: &str) -> String {
 async fn dynamo() -> Arc<dyn BillingStore> {
     let config = aws().await;
     let name = table(&config, "BillingTable").await;
-    Arc::new(DynamoBillingStore::new(aws_sdk_dynamodb::Client::new(&config), name))
+    Arc::new(DynamoBillingStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        name,
+    ))
 }
 
 fn memory() -> Arc<dyn BillingStore> {
@@ -62,19 +65,40 @@ fn sub(created: i64, rank: u8, status: &str) -> Subscription {
 async fn orders_move_only_from_the_expected_status(store: Arc<dyn BillingStore>) {
     let order = Order::pending("ord_c", 10_000, "usd", "c@example.com", "Cee");
     assert_eq!(store.create_order(&order).await.unwrap(), Applied::Changed);
-    assert_eq!(store.create_order(&order).await.unwrap(), Applied::Unchanged);
+    assert_eq!(
+        store.create_order(&order).await.unwrap(),
+        Applied::Unchanged
+    );
     assert_eq!(store.order("ord_c").await.unwrap(), Some(order.clone()));
     let mut deposit = order.clone();
     deposit.status = OrderStatus::DepositPaid;
     deposit.paid_cents = 3_000;
     deposit.balance_cents = 7_000;
     deposit.deposit_payment_intent = Some("pi_d".into());
-    assert_eq!(store.transition_order(OrderStatus::Pending, &deposit).await.unwrap(), Applied::Changed);
-    assert_eq!(store.transition_order(OrderStatus::Pending, &deposit).await.unwrap(), Applied::Unchanged);
+    assert_eq!(
+        store
+            .transition_order(OrderStatus::Pending, &deposit)
+            .await
+            .unwrap(),
+        Applied::Changed
+    );
+    assert_eq!(
+        store
+            .transition_order(OrderStatus::Pending, &deposit)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
     assert_eq!(store.order("ord_c").await.unwrap(), Some(deposit));
     let mut ghost = order.clone();
     ghost.id = "ord_none".into();
-    assert_eq!(store.transition_order(OrderStatus::Pending, &ghost).await.unwrap(), Applied::Unchanged);
+    assert_eq!(
+        store
+            .transition_order(OrderStatus::Pending, &ghost)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
     assert_eq!(store.order("ord_none").await.unwrap(), None);
 }
 
@@ -88,30 +112,105 @@ async fn payments_are_recorded_once(store: Arc<dyn BillingStore>) {
         event_id: "evt_1".into(),
     };
     assert_eq!(store.record_payment(&p).await.unwrap(), Applied::Changed);
-    let second = Payment { event_id: "evt_2".into(), ..p.clone() };
-    assert_eq!(store.record_payment(&second).await.unwrap(), Applied::Unchanged);
+    let second = Payment {
+        event_id: "evt_2".into(),
+        ..p.clone()
+    };
+    assert_eq!(
+        store.record_payment(&second).await.unwrap(),
+        Applied::Unchanged
+    );
     assert_eq!(store.payment("pi_c").await.unwrap(), Some(p));
 }
 
 async fn subscriptions_keep_the_newest_state_and_never_revive(store: Arc<dyn BillingStore>) {
-    assert_eq!(store.upsert_subscription(&sub(20, 1, "active")).await.unwrap(), Applied::Changed);
-    assert_eq!(store.upsert_subscription(&sub(10, 0, "incomplete")).await.unwrap(), Applied::Unchanged);
-    assert_eq!(store.upsert_subscription(&sub(20, 0, "incomplete")).await.unwrap(), Applied::Unchanged);
-    assert_eq!(store.upsert_subscription(&sub(20, 1, "past_due")).await.unwrap(), Applied::Unchanged);
-    assert_eq!(store.set_subscription_status("sub_c", "past_due", 19).await.unwrap(), Applied::Unchanged);
-    assert_eq!(store.set_subscription_status("sub_c", "past_due", 25).await.unwrap(), Applied::Changed);
-    assert_eq!(store.subscription("sub_c").await.unwrap().unwrap().status, "past_due");
-    assert_eq!(store.upsert_subscription(&sub(30, 2, "canceled")).await.unwrap(), Applied::Changed);
-    assert_eq!(store.upsert_subscription(&sub(40, 1, "active")).await.unwrap(), Applied::Unchanged);
-    assert_eq!(store.set_subscription_status("sub_c", "active", 50).await.unwrap(), Applied::Unchanged);
-    assert_eq!(store.subscription("sub_c").await.unwrap(), Some(sub(30, 2, "canceled")));
-    assert_eq!(store.set_subscription_status("sub_none", "active", 50).await.unwrap(), Applied::Unchanged);
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(20, 1, "active"))
+            .await
+            .unwrap(),
+        Applied::Changed
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(10, 0, "incomplete"))
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(20, 0, "incomplete"))
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(20, 1, "past_due"))
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store
+            .set_subscription_status("sub_c", "past_due", 19)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store
+            .set_subscription_status("sub_c", "past_due", 25)
+            .await
+            .unwrap(),
+        Applied::Changed
+    );
+    assert_eq!(
+        store.subscription("sub_c").await.unwrap().unwrap().status,
+        "past_due"
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(30, 2, "canceled"))
+            .await
+            .unwrap(),
+        Applied::Changed
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(40, 1, "active"))
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store
+            .set_subscription_status("sub_c", "active", 50)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store.subscription("sub_c").await.unwrap(),
+        Some(sub(30, 2, "canceled"))
+    );
+    assert_eq!(
+        store
+            .set_subscription_status("sub_none", "active", 50)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
     assert_eq!(store.subscription("sub_none").await.unwrap(), None);
 }
 
 async fn customers_unparsed_and_failures_round_trip(store: Arc<dyn BillingStore>) {
     assert_eq!(store.customer("cus_c").await.unwrap(), None);
-    let link = CustomerLink { customer: "cus_c".into(), user_id: "usr_c".into() };
+    let link = CustomerLink {
+        customer: "cus_c".into(),
+        user_id: "usr_c".into(),
+    };
     store.link_customer(&link).await.unwrap();
     store.link_customer(&link).await.unwrap();
     assert_eq!(store.customer("cus_c").await.unwrap(), Some(link));
@@ -128,14 +227,23 @@ async fn customers_unparsed_and_failures_round_trip(store: Arc<dyn BillingStore>
     };
     store.store_unparsed(&unparsed).await.unwrap();
     store
-        .store_unparsed(&UnparsedEvent { received_at: at(T0 + 5), ..unparsed.clone() })
+        .store_unparsed(&UnparsedEvent {
+            received_at: at(T0 + 5),
+            ..unparsed.clone()
+        })
         .await
         .unwrap();
-    assert_eq!(store.unparsed("evt_u").await.unwrap(), Some(unparsed.clone()));
+    assert_eq!(
+        store.unparsed("evt_u").await.unwrap(),
+        Some(unparsed.clone())
+    );
     store.mark_replayed("evt_u", at(T0 + 60)).await.unwrap();
     store.mark_replayed("evt_u", at(T0 + 90)).await.unwrap();
     store.mark_replayed("evt_none", at(T0 + 90)).await.unwrap();
-    assert_eq!(store.unparsed("evt_u").await.unwrap().unwrap().replayed_at, Some(at(T0 + 60)));
+    assert_eq!(
+        store.unparsed("evt_u").await.unwrap().unwrap().replayed_at,
+        Some(at(T0 + 60))
+    );
     assert_eq!(store.unparsed("evt_none").await.unwrap(), None);
 
     let failure = EventFailure {
@@ -147,7 +255,13 @@ async fn customers_unparsed_and_failures_round_trip(store: Arc<dyn BillingStore>
         last_at: at(T0),
     };
     store.record_failure(&failure).await.unwrap();
-    store.record_failure(&EventFailure { last_at: at(T0 + 1), ..failure.clone() }).await.unwrap();
+    store
+        .record_failure(&EventFailure {
+            last_at: at(T0 + 1),
+            ..failure.clone()
+        })
+        .await
+        .unwrap();
     let stored = store.failure("evt_f").await.unwrap().unwrap();
     assert_eq!((stored.attempts, stored.last_at), (2, at(T0 + 1)));
 }
@@ -192,7 +306,11 @@ async fn fifty_concurrent_deliveries_on_moto() {
     let clock = clock_at(T0 + 10);
     let h = Harness::build(
         clock.clone(),
-        Arc::new(DynamoClaimStore::new(dynamo.clone(), claims_table, clock.shared())),
+        Arc::new(DynamoClaimStore::new(
+            dynamo.clone(),
+            claims_table,
+            clock.shared(),
+        )),
         Arc::new(DynamoBillingStore::new(dynamo, billing_table)),
         Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&config), queue.url)),
     );

@@ -25,18 +25,25 @@ fn fixture(name: &str) -> String {
 
 #[tokio::test]
 async fn every_fixture_gets_its_documented_status() {
-    let expected: BTreeMap<String, u16> =
-        serde_json::from_str(&fixture("expected.json")).unwrap();
+    let expected: BTreeMap<String, u16> = serde_json::from_str(&fixture("expected.json")).unwrap();
     assert!(expected.len() >= 17, "{expected:?}");
     for (name, status) in &expected {
         let h = Harness::memory();
         h.seed_fixture_state().await;
         let request = lambda_http::request::from_str(&fixture(name)).unwrap();
         let response = h.deliver(request).await;
-        assert_eq!(status_of(&response), *status, "{name}: {}", body_text(&response));
+        assert_eq!(
+            status_of(&response),
+            *status,
+            "{name}: {}",
+            body_text(&response)
+        );
         if *status >= 400 {
             let text = body_text(&response);
-            assert_eq!(response.headers()["content-type"], "application/problem+json");
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json"
+            );
             assert!(!text.contains("evt_"), "{name}: body echoed: {text}");
         }
     }
@@ -49,7 +56,9 @@ async fn fixtures_have_the_documented_effects() {
     let deliver = |name: &'static str| {
         let h = &h;
         async move {
-            let r = h.deliver(lambda_http::request::from_str(&fixture(name)).unwrap()).await;
+            let r = h
+                .deliver(lambda_http::request::from_str(&fixture(name)).unwrap())
+                .await;
             assert_eq!(status_of(&r), 200, "{name}: {}", body_text(&r));
         }
     };
@@ -80,26 +89,49 @@ async fn fixtures_have_the_documented_effects() {
     assert!(unparsed.body.is_some());
     assert_eq!(unparsed.event_type.as_deref(), Some("invoice.paid"));
 
-    let mut jobs: Vec<_> = h.jobs().await.into_iter().map(|j| (j.id, j.template)).collect();
+    let mut jobs: Vec<_> = h
+        .jobs()
+        .await
+        .into_iter()
+        .map(|j| (j.id, j.template))
+        .collect();
     jobs.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         jobs,
         vec![
-            ("deposit-confirmation#ord_1002".to_owned(), EmailTemplate::DepositConfirmation),
-            ("order-confirmation#ord_1001".to_owned(), EmailTemplate::OrderConfirmation),
-            ("payment-failed#in_1#2".to_owned(), EmailTemplate::PaymentFailed),
+            (
+                "deposit-confirmation#ord_1002".to_owned(),
+                EmailTemplate::DepositConfirmation
+            ),
+            (
+                "order-confirmation#ord_1001".to_owned(),
+                EmailTemplate::OrderConfirmation
+            ),
+            (
+                "payment-failed#in_1#2".to_owned(),
+                EmailTemplate::PaymentFailed
+            ),
         ]
     );
     assert_eq!(h.sink.total(Metric::StripeEventUnparsed), 1.0);
-    assert_eq!(h.sink.total(Metric::DuplicateSuppressed), 2.0, "base64 redelivery + PI's email");
+    assert_eq!(
+        h.sink.total(Metric::DuplicateSuppressed),
+        2.0,
+        "base64 redelivery + PI's email"
+    );
 }
 
 #[tokio::test]
 async fn job_data_matches_the_email_contract() {
     let h = Harness::memory();
     h.seed_fixture_state().await;
-    for name in ["checkout_session_completed_deposit.json", "invoice_payment_failed.json"] {
-        let r = h.deliver(lambda_http::request::from_str(&fixture(name)).unwrap()).await;
+    for name in [
+        "checkout_session_completed_deposit.json",
+        "invoice_payment_failed.json",
+    ] {
+        let r = h
+            .deliver(lambda_http::request::from_str(&fixture(name)).unwrap())
+            .await;
         assert_eq!(status_of(&r), 200);
     }
     let mut jobs = h.jobs().await;
@@ -123,8 +155,7 @@ async fn job_data_matches_the_email_contract() {
 /// (`stripe.WebhookSignature.generate_signature_header`); we must accept it.
 #[test]
 fn header_from_stripes_own_library_verifies() {
-    let v: serde_json::Value =
-        serde_json::from_str(&fixture("stripe_python_vector.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&fixture("stripe_python_vector.json")).unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     let t = v["timestamp"].as_i64().unwrap();
     let now = chrono::DateTime::from_timestamp(t + 60, 0).unwrap();
@@ -137,15 +168,29 @@ fn header_from_stripes_own_library_verifies() {
         header
     );
     // Rotation: old + new secrets, header carrying both signatures in either order.
-    let both = Verifier::new(vec![secret("old_secret"), secret("secret")], Verifier::DEFAULT_TOLERANCE);
-    let old_v1 = v["header_old_secret"].as_str().unwrap().split_once(",v1=").unwrap().1;
+    let both = Verifier::new(
+        vec![secret("old_secret"), secret("secret")],
+        Verifier::DEFAULT_TOLERANCE,
+    );
+    let old_v1 = v["header_old_secret"]
+        .as_str()
+        .unwrap()
+        .split_once(",v1=")
+        .unwrap()
+        .1;
     let combined = format!("{header},v1={old_v1}");
     assert_eq!(both.verify(Some(combined.as_bytes()), body, now), Ok(t));
     let only_old = Verifier::new(vec![secret("old_secret")], Verifier::DEFAULT_TOLERANCE);
-    assert_eq!(only_old.verify(Some(header.as_bytes()), body, now), Err(SignatureError::Mismatch));
+    assert_eq!(
+        only_old.verify(Some(header.as_bytes()), body, now),
+        Err(SignatureError::Mismatch)
+    );
     let mut tampered = body.to_vec();
     tampered[10] ^= 1;
-    assert_eq!(verifier.verify(Some(header.as_bytes()), &tampered, now), Err(SignatureError::Mismatch));
+    assert_eq!(
+        verifier.verify(Some(header.as_bytes()), &tampered, now),
+        Err(SignatureError::Mismatch)
+    );
 }
 
 #[tokio::test]
@@ -160,32 +205,117 @@ async fn malformed_input_is_a_4xx_problem_never_a_5xx() {
         ("empty header", request(&good, Some("")), 400),
         ("garbage header", request(&good, Some("garbage")), 400),
         ("only t", request(&good, Some(&format!("t={t}"))), 400),
-        ("v0 only", request(&good, Some(&sign(&good).replace("v1=", "v0="))), 400),
-        ("non-hex v1", request(&good, Some(&format!("t={t},v1={}", "g".repeat(64)))), 400),
-        ("odd length v1", request(&good, Some(&format!("t={t},v1={}", "a".repeat(63)))), 400),
-        ("duplicated t", request(&good, Some(&format!("t={t},{}", sign(&good)))), 400),
-        ("negative t", request(&good, Some(&format!("t=-1,v1={}", "a".repeat(64)))), 400),
-        ("huge header", request(&good, Some(&"t=1,".repeat(2000))), 400),
-        ("future t", request(&good, Some(&stripe_webhook::signature::sign_header(SECRET, t + 301, good.as_bytes()))), 400),
-        ("past t", request(&good, Some(&stripe_webhook::signature::sign_header(SECRET, t - 301, good.as_bytes()))), 400),
-        ("one byte changed", request(&good.replacen("100", "101", 1), Some(&sign(&good))), 400),
-        ("empty body signed for other", request("", Some(&sign(&good))), 400),
+        (
+            "v0 only",
+            request(&good, Some(&sign(&good).replace("v1=", "v0="))),
+            400,
+        ),
+        (
+            "non-hex v1",
+            request(&good, Some(&format!("t={t},v1={}", "g".repeat(64)))),
+            400,
+        ),
+        (
+            "odd length v1",
+            request(&good, Some(&format!("t={t},v1={}", "a".repeat(63)))),
+            400,
+        ),
+        (
+            "duplicated t",
+            request(&good, Some(&format!("t={t},{}", sign(&good)))),
+            400,
+        ),
+        (
+            "negative t",
+            request(&good, Some(&format!("t=-1,v1={}", "a".repeat(64)))),
+            400,
+        ),
+        (
+            "huge header",
+            request(&good, Some(&"t=1,".repeat(2000))),
+            400,
+        ),
+        (
+            "future t",
+            request(
+                &good,
+                Some(&stripe_webhook::signature::sign_header(
+                    SECRET,
+                    t + 301,
+                    good.as_bytes(),
+                )),
+            ),
+            400,
+        ),
+        (
+            "past t",
+            request(
+                &good,
+                Some(&stripe_webhook::signature::sign_header(
+                    SECRET,
+                    t - 301,
+                    good.as_bytes(),
+                )),
+            ),
+            400,
+        ),
+        (
+            "one byte changed",
+            request(&good.replacen("100", "101", 1), Some(&sign(&good))),
+            400,
+        ),
+        (
+            "empty body signed for other",
+            request("", Some(&sign(&good))),
+            400,
+        ),
         ("body over 1 MiB", request(&big, Some(&sign(&big))), 413),
-        ("base64 body over 1 MiB", request_with(&big, Some(&sign(&big)), true, "POST"), 413),
-        ("GET", request_with(&good, Some(&sign(&good)), false, "GET"), 405),
-        ("PUT", request_with(&good, Some(&sign(&good)), false, "PUT"), 405),
-        ("base64 body, signature over encoded text", request_with(&good, Some(&sign(&b64(good.as_bytes()))), true, "POST"), 400),
-        ("binary garbage", request_with("\u{0}\u{1}\u{2}", Some("t=1,v1=00"), false, "POST"), 400),
+        (
+            "base64 body over 1 MiB",
+            request_with(&big, Some(&sign(&big)), true, "POST"),
+            413,
+        ),
+        (
+            "GET",
+            request_with(&good, Some(&sign(&good)), false, "GET"),
+            405,
+        ),
+        (
+            "PUT",
+            request_with(&good, Some(&sign(&good)), false, "PUT"),
+            405,
+        ),
+        (
+            "base64 body, signature over encoded text",
+            request_with(&good, Some(&sign(&b64(good.as_bytes()))), true, "POST"),
+            400,
+        ),
+        (
+            "binary garbage",
+            request_with("\u{0}\u{1}\u{2}", Some("t=1,v1=00"), false, "POST"),
+            400,
+        ),
         ("json array", request("[1,2,3]", None), 400),
-        ("header of another body", request("{}", Some(&sign(&good))), 400),
+        (
+            "header of another body",
+            request("{}", Some(&sign(&good))),
+            400,
+        ),
     ];
     assert!(cases.len() >= 20);
     for (name, req, status) in cases {
         let r = h.deliver(req).await;
         assert_eq!(status_of(&r), status, "{name}: {}", body_text(&r));
-        assert_eq!(r.headers()["content-type"], "application/problem+json", "{name}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{name}"
+        );
         let text = body_text(&r);
-        assert!(!text.contains("ord_x") && !text.contains("evt_m"), "{name}: body echoed");
+        assert!(
+            !text.contains("ord_x") && !text.contains("evt_m"),
+            "{name}: body echoed"
+        );
     }
     // Authentic but malformed payloads: stored raw, 200, never 5xx.
     for (i, body) in [

@@ -27,7 +27,13 @@ async fn fifty_concurrent_deliveries_in_memory() {
 fn hundred_events() -> Vec<String> {
     let mut events = Vec::new();
     for i in 0..40 {
-        events.push(checkout_paid(&format!("evt_full_{i}"), &format!("ord_f{i}"), &format!("pi_f{i}"), 5_000, "full"));
+        events.push(checkout_paid(
+            &format!("evt_full_{i}"),
+            &format!("ord_f{i}"),
+            &format!("pi_f{i}"),
+            5_000,
+            "full",
+        ));
     }
     for i in 0..20 {
         // The payment intent of the same payment: no second effect, no second email.
@@ -40,7 +46,13 @@ fn hundred_events() -> Vec<String> {
         ));
     }
     for i in 0..20 {
-        events.push(checkout_paid(&format!("evt_dep_{i}"), &format!("ord_d{i}"), &format!("pi_d{i}"), 2_500, "deposit"));
+        events.push(checkout_paid(
+            &format!("evt_dep_{i}"),
+            &format!("ord_d{i}"),
+            &format!("pi_d{i}"),
+            2_500,
+            "deposit",
+        ));
     }
     for i in 0..10 {
         events.push(stripe_event(
@@ -68,17 +80,41 @@ async fn hundred_events_three_times_with_ten_percent_store_faults() {
     let h = Arc::new(Harness::memory_with_faults(0.10, 2026));
     // Seed without faults (the wrapper passes create/link through).
     for i in 0..40 {
-        h.billing.create_order(&Order::pending(format!("ord_f{i}"), 5_000, "usd", "f@example.com", "Eff")).await.unwrap();
+        h.billing
+            .create_order(&Order::pending(
+                format!("ord_f{i}"),
+                5_000,
+                "usd",
+                "f@example.com",
+                "Eff",
+            ))
+            .await
+            .unwrap();
     }
     for i in 0..20 {
-        h.billing.create_order(&Order::pending(format!("ord_d{i}"), 10_000, "usd", "d@example.com", "Dee")).await.unwrap();
+        h.billing
+            .create_order(&Order::pending(
+                format!("ord_d{i}"),
+                10_000,
+                "usd",
+                "d@example.com",
+                "Dee",
+            ))
+            .await
+            .unwrap();
     }
     h.billing
-        .link_customer(&stripe_webhook::billing::CustomerLink { customer: "cus_known".into(), user_id: "usr_1".into() })
+        .link_customer(&stripe_webhook::billing::CustomerLink {
+            customer: "cus_known".into(),
+            user_id: "usr_1".into(),
+        })
         .await
         .unwrap();
     let events = hundred_events();
-    let mut pending: Vec<String> = events.iter().flat_map(|e| [e.clone(), e.clone(), e.clone()]).collect();
+    let mut pending: Vec<String> = events
+        .iter()
+        .flat_map(|e| [e.clone(), e.clone(), e.clone()])
+        .collect();
     let mut rounds = 0;
     let mut first_round = BTreeMap::<u16, u32>::new();
     while !pending.is_empty() {
@@ -102,18 +138,34 @@ async fn hundred_events_three_times_with_ten_percent_store_faults() {
         // Stripe waits before retrying; leases from crashed attempts run out meanwhile.
         h.clock.advance(Duration::from_secs(60));
     }
-    assert!(first_round.get(&500).copied().unwrap_or(0) > 0, "faults must have bitten: {first_round:?}");
+    assert!(
+        first_round.get(&500).copied().unwrap_or(0) > 0,
+        "faults must have bitten: {first_round:?}"
+    );
 
     for i in 0..40 {
         let o = h.truth.order(&format!("ord_f{i}")).await.unwrap().unwrap();
-        assert_eq!((o.status, o.paid_cents, o.balance_cents), (OrderStatus::Paid, 5_000, 0), "ord_f{i}");
+        assert_eq!(
+            (o.status, o.paid_cents, o.balance_cents),
+            (OrderStatus::Paid, 5_000, 0),
+            "ord_f{i}"
+        );
     }
     for i in 0..20 {
         let o = h.truth.order(&format!("ord_d{i}")).await.unwrap().unwrap();
-        assert_eq!((o.status, o.paid_cents, o.balance_cents), (OrderStatus::DepositPaid, 2_500, 7_500), "ord_d{i}");
+        assert_eq!(
+            (o.status, o.paid_cents, o.balance_cents),
+            (OrderStatus::DepositPaid, 2_500, 7_500),
+            "ord_d{i}"
+        );
     }
     for i in 0..10 {
-        let s = h.truth.subscription(&format!("sub_{i}")).await.unwrap().unwrap();
+        let s = h
+            .truth
+            .subscription(&format!("sub_{i}"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(s.user_id, "usr_1");
         // invoice.payment_failed (T0-3) is newer than created (T0-30), whatever the order.
         assert_eq!(s.status, "past_due", "sub_{i}");
@@ -123,12 +175,18 @@ async fn hundred_events_three_times_with_ten_percent_store_faults() {
     for job in &jobs {
         *counts.entry(job.id.clone()).or_default() += 1;
     }
-    let mut expected: Vec<String> = (0..40).map(|i| format!("order-confirmation#ord_f{i}")).collect();
+    let mut expected: Vec<String> = (0..40)
+        .map(|i| format!("order-confirmation#ord_f{i}"))
+        .collect();
     expected.extend((0..20).map(|i| format!("deposit-confirmation#ord_d{i}")));
     expected.extend((0..10).map(|i| format!("payment-failed#in_{i}#1")));
     expected.sort();
     assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), expected);
-    assert!(counts.values().all(|c| *c == 1), "duplicated jobs: {:?}", counts.iter().filter(|(_, c)| **c > 1).collect::<Vec<_>>());
+    assert!(
+        counts.values().all(|c| *c == 1),
+        "duplicated jobs: {:?}",
+        counts.iter().filter(|(_, c)| **c > 1).collect::<Vec<_>>()
+    );
     assert_eq!(jobs.len(), 70);
     // Every event is completed: one more delivery of each changes nothing (a 500 here can
     // only be an injected claim-store fault).
@@ -136,7 +194,10 @@ async fn hundred_events_three_times_with_ten_percent_store_faults() {
         assert!(matches!(h.deliver_signed(body).await, 200 | 500));
     }
     assert!(h.jobs().await.is_empty());
-    assert_eq!(h.truth.order("ord_f0").await.unwrap().unwrap().paid_cents, 5_000);
+    assert_eq!(
+        h.truth.order("ord_f0").await.unwrap().unwrap().paid_cents,
+        5_000
+    );
 }
 
 fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
@@ -158,19 +219,59 @@ fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
 #[tokio::test]
 async fn every_order_of_subscription_events_ends_in_the_newest_state() {
     let lifecycle = [
-        subscription_event("evt_s_created", "customer.subscription.created", T0 - 30, "incomplete"),
-        subscription_event("evt_s_updated", "customer.subscription.updated", T0 - 20, "active"),
-        subscription_event("evt_s_deleted", "customer.subscription.deleted", T0 - 10, "canceled"),
+        subscription_event(
+            "evt_s_created",
+            "customer.subscription.created",
+            T0 - 30,
+            "incomplete",
+        ),
+        subscription_event(
+            "evt_s_updated",
+            "customer.subscription.updated",
+            T0 - 20,
+            "active",
+        ),
+        subscription_event(
+            "evt_s_deleted",
+            "customer.subscription.deleted",
+            T0 - 10,
+            "canceled",
+        ),
     ];
     let no_delete = [
-        subscription_event("evt_u_created", "customer.subscription.created", T0 - 30, "incomplete"),
-        subscription_event("evt_u_updated1", "customer.subscription.updated", T0 - 20, "past_due"),
-        subscription_event("evt_u_updated2", "customer.subscription.updated", T0 - 10, "active"),
+        subscription_event(
+            "evt_u_created",
+            "customer.subscription.created",
+            T0 - 30,
+            "incomplete",
+        ),
+        subscription_event(
+            "evt_u_updated1",
+            "customer.subscription.updated",
+            T0 - 20,
+            "past_due",
+        ),
+        subscription_event(
+            "evt_u_updated2",
+            "customer.subscription.updated",
+            T0 - 10,
+            "active",
+        ),
     ];
     // Same second: created < updated < deleted.
     let same_second = [
-        subscription_event("evt_t_created", "customer.subscription.created", T0 - 5, "incomplete"),
-        subscription_event("evt_t_updated", "customer.subscription.updated", T0 - 5, "active"),
+        subscription_event(
+            "evt_t_created",
+            "customer.subscription.created",
+            T0 - 5,
+            "incomplete",
+        ),
+        subscription_event(
+            "evt_t_updated",
+            "customer.subscription.updated",
+            T0 - 5,
+            "active",
+        ),
     ];
     for (events, status, created) in [
         (&lifecycle[..], "canceled", T0 - 10),
@@ -182,14 +283,21 @@ async fn every_order_of_subscription_events_ends_in_the_newest_state() {
         for order in perms {
             let h = Harness::memory();
             h.billing
-                .link_customer(&stripe_webhook::billing::CustomerLink { customer: "cus_known".into(), user_id: "usr_1".into() })
+                .link_customer(&stripe_webhook::billing::CustomerLink {
+                    customer: "cus_known".into(),
+                    user_id: "usr_1".into(),
+                })
                 .await
                 .unwrap();
             for body in &order {
                 assert_eq!(h.deliver_signed(body).await, 200);
             }
             let sub = h.billing.subscription("sub_1").await.unwrap().unwrap();
-            assert_eq!((sub.status.as_str(), sub.event_created), (status, created), "order {order:?}");
+            assert_eq!(
+                (sub.status.as_str(), sub.event_created),
+                (status, created),
+                "order {order:?}"
+            );
             assert_eq!(sub.current_period_start, Some(created));
         }
     }
@@ -207,14 +315,37 @@ async fn unknown_customer_is_looked_up_recorded_alerted_and_retried() {
     assert_eq!(h.deliver_signed(&body).await, 500);
     assert_eq!(h.deliver_signed(&body).await, 500);
     let failure = h.billing.failure("evt_new_cus").await.unwrap().unwrap();
-    assert_eq!((failure.reason.as_str(), failure.subject.as_str(), failure.attempts), ("unknown_customer", "cus_new", 2));
+    assert_eq!(
+        (
+            failure.reason.as_str(),
+            failure.subject.as_str(),
+            failure.attempts
+        ),
+        ("unknown_customer", "cus_new", 2)
+    );
     assert_eq!(h.sink.total(Metric::StripeUnknownCustomer), 2.0);
     assert!(h.billing.subscription("sub_9").await.unwrap().is_none());
     // The customer gets metadata.user_id on Stripe; the next retry maps and caches it.
     h.directory.insert("cus_new", "usr_9");
     assert_eq!(h.deliver_signed(&body).await, 200);
-    assert_eq!(h.billing.subscription("sub_9").await.unwrap().unwrap().user_id, "usr_9");
-    assert_eq!(h.billing.customer("cus_new").await.unwrap().unwrap().user_id, "usr_9");
+    assert_eq!(
+        h.billing
+            .subscription("sub_9")
+            .await
+            .unwrap()
+            .unwrap()
+            .user_id,
+        "usr_9"
+    );
+    assert_eq!(
+        h.billing
+            .customer("cus_new")
+            .await
+            .unwrap()
+            .unwrap()
+            .user_id,
+        "usr_9"
+    );
     assert_eq!(h.deliver_signed(&body).await, 200);
     assert_eq!(h.sink.total(Metric::StripeUnknownCustomer), 2.0);
 }
@@ -230,12 +361,26 @@ async fn unparsed_event_is_stored_and_a_later_delivery_replays_it() {
     assert_eq!(stored.body.as_deref(), Some(bad.as_bytes()));
     assert!(stored.error.contains("payment_kind"), "{}", stored.error);
     assert_eq!(stored.replayed_at, None);
-    assert_eq!(h.billing.order("ord_1001").await.unwrap().unwrap().status, OrderStatus::Pending);
+    assert_eq!(
+        h.billing.order("ord_1001").await.unwrap().unwrap().status,
+        OrderStatus::Pending
+    );
     // After the fix, Stripe resends the same event id (here: a body the parser accepts).
     let fixed = checkout_paid("evt_replay", "ord_1001", "pi_r", 12_000, "full");
     assert_eq!(h.deliver_signed(&fixed).await, 200);
-    assert_eq!(h.billing.order("ord_1001").await.unwrap().unwrap().status, OrderStatus::Paid);
-    assert!(h.billing.unparsed("evt_replay").await.unwrap().unwrap().replayed_at.is_some());
+    assert_eq!(
+        h.billing.order("ord_1001").await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
+    assert!(
+        h.billing
+            .unparsed("evt_replay")
+            .await
+            .unwrap()
+            .unwrap()
+            .replayed_at
+            .is_some()
+    );
     assert_eq!(h.jobs().await.len(), 1);
 }
 
@@ -258,12 +403,18 @@ async fn a_failed_effect_releases_the_claim_and_the_retry_applies_once() {
     h.seed_fixture_state().await;
     let body = checkout_paid("evt_fail_once", "ord_1001", "pi_1", 12_000, "full");
     assert_eq!(h.deliver_signed(&body).await, 500);
-    assert_eq!(h.billing.order("ord_1001").await.unwrap().unwrap().status, OrderStatus::Pending);
+    assert_eq!(
+        h.billing.order("ord_1001").await.unwrap().unwrap().status,
+        OrderStatus::Pending
+    );
     assert!(h.jobs().await.is_empty());
     assert_eq!(h.sink.total(Metric::RetryScheduled), 1.0);
     // Released: Stripe's retry goes straight through (no lease to wait out).
     assert_eq!(h.deliver_signed(&body).await, 200);
-    assert_eq!(h.billing.order("ord_1001").await.unwrap().unwrap().status, OrderStatus::Paid);
+    assert_eq!(
+        h.billing.order("ord_1001").await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
     assert_eq!(h.jobs().await.len(), 1);
 }
 
@@ -274,11 +425,22 @@ async fn a_delivery_while_another_holds_the_lease_gets_409_with_retry_after() {
     let lease_until = h.app.clock.now() + TimeDelta::seconds(20);
     let key = ClaimKey::new("stripe-event", &["evt_busy"]);
     h.claims
-        .claim(&ClaimRequest::new(key, lease_until, Duration::from_secs(3600)))
+        .claim(&ClaimRequest::new(
+            key,
+            lease_until,
+            Duration::from_secs(3600),
+        ))
         .await
         .unwrap();
     let r = h
-        .deliver(request(&body, Some(&stripe_webhook::signature::sign_header(SECRET, T0 + 10, body.as_bytes()))))
+        .deliver(request(
+            &body,
+            Some(&stripe_webhook::signature::sign_header(
+                SECRET,
+                T0 + 10,
+                body.as_bytes(),
+            )),
+        ))
         .await;
     assert_eq!(status_of(&r), 409);
     assert_eq!(r.headers()["retry-after"], "20");
@@ -294,17 +456,28 @@ async fn a_hanging_store_is_cut_by_the_budget_and_released() {
         plan: FaultPlan::on_calls([1], Fault::Hang),
     });
     let claims = Arc::new(MemoryClaimStore::new(clock.shared()));
-    let mut h = Harness::build(clock.clone(), claims, billing, Arc::new(MemoryQueue::new(clock.shared())));
+    let mut h = Harness::build(
+        clock.clone(),
+        claims,
+        billing,
+        Arc::new(MemoryQueue::new(clock.shared())),
+    );
     h.truth = inner;
     h.seed_fixture_state().await;
     let body = checkout_paid("evt_hang", "ord_1001", "pi_1", 12_000, "full");
     let started = tokio::time::Instant::now();
     assert_eq!(h.deliver_signed(&body).await, 500);
     let took = started.elapsed();
-    assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(6), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
     // Released: the retry is processed at once.
     assert_eq!(h.deliver_signed(&body).await, 200);
-    assert_eq!(h.billing.order("ord_1001").await.unwrap().unwrap().status, OrderStatus::Paid);
+    assert_eq!(
+        h.billing.order("ord_1001").await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
 }
 
 #[tokio::test]
@@ -317,10 +490,19 @@ async fn deposit_then_balance_pays_the_order_and_sends_both_emails_once() {
         assert_eq!(h.deliver_signed(body).await, 200);
     }
     let o = h.billing.order("ord_1002").await.unwrap().unwrap();
-    assert_eq!((o.status, o.paid_cents, o.balance_cents), (OrderStatus::Paid, 10_000, 0));
+    assert_eq!(
+        (o.status, o.paid_cents, o.balance_cents),
+        (OrderStatus::Paid, 10_000, 0)
+    );
     let mut ids: Vec<_> = h.jobs().await.into_iter().map(|j| j.id).collect();
     ids.sort();
-    assert_eq!(ids, ["deposit-confirmation#ord_1002", "order-confirmation#ord_1002"]);
+    assert_eq!(
+        ids,
+        [
+            "deposit-confirmation#ord_1002",
+            "order-confirmation#ord_1002"
+        ]
+    );
     // A late failure of the deposit intent does not undo anything.
     let late_failure = stripe_event(
         "evt_late_fail",
@@ -329,7 +511,10 @@ async fn deposit_then_balance_pays_the_order_and_sends_both_emails_once() {
         json!({"id": "pi_dep", "metadata": {"order_id": "ord_1002"}}),
     );
     assert_eq!(h.deliver_signed(&late_failure).await, 200);
-    assert_eq!(h.billing.order("ord_1002").await.unwrap().unwrap().status, OrderStatus::Paid);
+    assert_eq!(
+        h.billing.order("ord_1002").await.unwrap().unwrap().status,
+        OrderStatus::Paid
+    );
 }
 
 #[tokio::test]
@@ -338,8 +523,20 @@ async fn an_order_the_table_does_not_have_is_recorded_and_retried() {
     let body = checkout_paid("evt_no_order", "ord_missing", "pi_m", 100, "full");
     assert_eq!(h.deliver_signed(&body).await, 500);
     let f = h.billing.failure("evt_no_order").await.unwrap().unwrap();
-    assert_eq!((f.reason.as_str(), f.subject.as_str()), ("order_not_found", "ord_missing"));
-    h.billing.create_order(&Order::pending("ord_missing", 100, "usd", "m@example.com", "Em")).await.unwrap();
+    assert_eq!(
+        (f.reason.as_str(), f.subject.as_str()),
+        ("order_not_found", "ord_missing")
+    );
+    h.billing
+        .create_order(&Order::pending(
+            "ord_missing",
+            100,
+            "usd",
+            "m@example.com",
+            "Em",
+        ))
+        .await
+        .unwrap();
     assert_eq!(h.deliver_signed(&body).await, 200);
     assert_eq!(h.jobs().await.len(), 1);
 }

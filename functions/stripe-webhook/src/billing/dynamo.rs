@@ -199,7 +199,11 @@ fn opt_attr(value: Option<&String>) -> AttributeValue {
 #[async_trait]
 impl BillingStore for DynamoBillingStore {
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
-        self.get(order_key(id)).await?.as_ref().map(order_from).transpose()
+        self.get(order_key(id))
+            .await?
+            .as_ref()
+            .map(order_from)
+            .transpose()
     }
 
     async fn create_order(&self, order: &Order) -> Result<Applied, StoreError> {
@@ -222,7 +226,8 @@ impl BillingStore for DynamoBillingStore {
                 item.insert(name.into(), s(v));
             }
         }
-        self.put_if(item, "attribute_not_exists(pk)", &[], vec![]).await
+        self.put_if(item, "attribute_not_exists(pk)", &[], vec![])
+            .await
     }
 
     async fn transition_order(
@@ -259,7 +264,8 @@ impl BillingStore for DynamoBillingStore {
             ("kind".into(), s(&payment.kind)),
             ("event_id".into(), s(&payment.event_id)),
         ]);
-        self.put_if(item, "attribute_not_exists(pk)", &[], vec![]).await
+        self.put_if(item, "attribute_not_exists(pk)", &[], vec![])
+            .await
     }
 
     async fn payment(&self, payment_intent: &str) -> Result<Option<Payment>, StoreError> {
@@ -300,7 +306,11 @@ impl BillingStore for DynamoBillingStore {
             item,
             "attribute_not_exists(pk) OR (#st <> :canceled AND \
              (#ec < :created OR (#ec = :created AND #rank < :rank)))",
-            &[("#st", "status"), ("#ec", "event_created"), ("#rank", "event_rank")],
+            &[
+                ("#st", "status"),
+                ("#ec", "event_created"),
+                ("#rank", "event_rank"),
+            ],
             vec![
                 (":canceled", s("canceled")),
                 (":created", n(sub.event_created)),
@@ -321,7 +331,11 @@ impl BillingStore for DynamoBillingStore {
             "SET #st = :status, #ec = :created, #rank = :rank",
             "attribute_exists(pk) AND #st <> :canceled AND \
              (#ec < :created OR (#ec = :created AND #rank < :rank))",
-            &[("#st", "status"), ("#ec", "event_created"), ("#rank", "event_rank")],
+            &[
+                ("#st", "status"),
+                ("#ec", "event_created"),
+                ("#rank", "event_rank"),
+            ],
             vec![
                 (":status", s(status)),
                 (":canceled", s("canceled")),
@@ -356,8 +370,13 @@ impl BillingStore for DynamoBillingStore {
             ("customer".into(), s(&link.customer)),
             ("user_id".into(), s(&link.user_id)),
         ]);
-        self.put_if(item, "attribute_not_exists(pk) OR user_id = :u", &[], vec![(":u", s(&link.user_id))])
-            .await?;
+        self.put_if(
+            item,
+            "attribute_not_exists(pk) OR user_id = :u",
+            &[],
+            vec![(":u", s(&link.user_id))],
+        )
+        .await?;
         Ok(())
     }
 
@@ -368,7 +387,10 @@ impl BillingStore for DynamoBillingStore {
             ("event_id".into(), s(&event.event_id)),
             ("error".into(), s(&event.error)),
             ("body_sha256".into(), s(&event.body_sha256)),
-            ("received_at".into(), n(event.received_at.timestamp_millis())),
+            (
+                "received_at".into(),
+                n(event.received_at.timestamp_millis()),
+            ),
             ("expires_at".into(), n(expires.timestamp())),
         ]);
         if let Some(t) = &event.event_type {

@@ -104,10 +104,9 @@ impl BillingStore for MemoryBillingStore {
 
     async fn upsert_subscription(&self, sub: &Subscription) -> Result<Applied, StoreError> {
         let mut state = self.state();
-        let ok = state
-            .subscriptions
-            .get(&sub.id)
-            .is_none_or(|stored| subscription_may_replace(stored, sub.event_created, sub.event_rank));
+        let ok = state.subscriptions.get(&sub.id).is_none_or(|stored| {
+            subscription_may_replace(stored, sub.event_created, sub.event_rank)
+        });
         if ok {
             state.subscriptions.insert(sub.id.clone(), sub.clone());
         }

@@ -266,5 +266,6 @@ pub const MAX_STORED_BODY: usize = 300 * 1024;
 /// Whether stored subscription state `(created, rank, status)` lets `incoming` replace it.
 pub(crate) fn subscription_may_replace(stored: &Subscription, created: i64, rank: u8) -> bool {
     stored.status != "canceled"
-        && (stored.event_created < created || (stored.event_created == created && stored.event_rank < rank))
+        && (stored.event_created < created
+            || (stored.event_created == created && stored.event_rank < rank))
 }

@@ -134,9 +134,19 @@ impl Harness {
 
     /// Seeds the state the fixtures in `events/stripe-webhook/` assume (bypassing faults).
     pub async fn seed_fixture_state(&self) {
-        for (id, total) in [("ord_1001", 12_000), ("ord_1002", 10_000), ("ord_1003", 5_000)] {
+        for (id, total) in [
+            ("ord_1001", 12_000),
+            ("ord_1002", 10_000),
+            ("ord_1003", 5_000),
+        ] {
             self.truth
-                .create_order(&Order::pending(id, total, "usd", "jane@example.com", "Jane Doe"))
+                .create_order(&Order::pending(
+                    id,
+                    total,
+                    "usd",
+                    "jane@example.com",
+                    "Jane Doe",
+                ))
                 .await
                 .unwrap();
         }
@@ -208,7 +218,11 @@ pub fn b64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -279,7 +293,11 @@ impl BillingStore for FaultyBilling {
     async fn create_order(&self, order: &Order) -> Result<Applied, StoreError> {
         self.inner.create_order(order).await
     }
-    async fn transition_order(&self, from: OrderStatus, next: &Order) -> Result<Applied, StoreError> {
+    async fn transition_order(
+        &self,
+        from: OrderStatus,
+        next: &Order,
+    ) -> Result<Applied, StoreError> {
         self.plan.run(self.inner.transition_order(from, next)).await
     }
     async fn record_payment(&self, payment: &Payment) -> Result<Applied, StoreError> {
@@ -291,8 +309,15 @@ impl BillingStore for FaultyBilling {
     async fn upsert_subscription(&self, sub: &Subscription) -> Result<Applied, StoreError> {
         self.plan.run(self.inner.upsert_subscription(sub)).await
     }
-    async fn set_subscription_status(&self, id: &str, status: &str, created: i64) -> Result<Applied, StoreError> {
-        self.plan.run(self.inner.set_subscription_status(id, status, created)).await
+    async fn set_subscription_status(
+        &self,
+        id: &str,
+        status: &str,
+        created: i64,
+    ) -> Result<Applied, StoreError> {
+        self.plan
+            .run(self.inner.set_subscription_status(id, status, created))
+            .await
     }
     async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
         self.inner.subscription(id).await

@@ -13,10 +13,22 @@ use super::*;
 pub async fn fifty_concurrent_deliveries(h: Harness) {
     let order = format!("ord_c_{}", shared::testing::unique_name("o"));
     h.billing
-        .create_order(&Order::pending(&order, 9_900, "usd", "c@example.com", "Cee"))
+        .create_order(&Order::pending(
+            &order,
+            9_900,
+            "usd",
+            "c@example.com",
+            "Cee",
+        ))
         .await
         .unwrap();
-    let body = checkout_paid("evt_concurrent", &order, &format!("pi_{order}"), 9_900, "full");
+    let body = checkout_paid(
+        "evt_concurrent",
+        &order,
+        &format!("pi_{order}"),
+        9_900,
+        "full",
+    );
     let h = Arc::new(h);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
@@ -30,7 +42,10 @@ pub async fn fifty_concurrent_deliveries(h: Harness) {
     for status in statuses.keys() {
         assert!(matches!(status, 200 | 409 | 500), "{statuses:?}");
     }
-    assert!(statuses.get(&200).copied().unwrap_or(0) >= 1, "{statuses:?}");
+    assert!(
+        statuses.get(&200).copied().unwrap_or(0) >= 1,
+        "{statuses:?}"
+    );
     // Stripe redelivers every non-2xx; the event is done, so each gets 200 now.
     let retries = 50 - statuses.get(&200).copied().unwrap_or(0);
     for _ in 0..retries {
@@ -42,7 +57,12 @@ pub async fn fifty_concurrent_deliveries(h: Harness) {
     let jobs = h.jobs().await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0].id, format!("order-confirmation#{order}"));
-    let payment = h.billing.payment(&format!("pi_{order}")).await.unwrap().unwrap();
+    let payment = h
+        .billing
+        .payment(&format!("pi_{order}"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(payment.event_id, "evt_concurrent");
     assert_eq!(
         h.sink.total(Metric::DuplicateSuppressed) + h.sink.total(Metric::ClaimLost),
