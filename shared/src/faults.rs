@@ -100,6 +100,24 @@ impl FaultPlan {
         self.disarmed.store(true, Ordering::SeqCst);
     }
 
+    /// Runs a store-like `call` through the plan: for wrappers of ports defined outside
+    /// `shared` (a function crate's own store), with the same faults as [`Faulty`].
+    pub async fn run<T, F>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        match self.before().await {
+            None => call.await,
+            Some(fault) => {
+                let (run_first, err) = store_fault(fault);
+                if run_first {
+                    let _ = call.await;
+                }
+                Err(err)
+            }
+        }
+    }
+
     /// Decides for the next call; waits out latency or hangs as planned.
     async fn before(&self) -> Option<Fault> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
