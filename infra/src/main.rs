@@ -1,76 +1,80 @@
-//! `bundle`: local stack and operations CLI.
-//!
-//! `bundle provision [--prefix P]` creates every DynamoDB table and SQS queue declared in
-//! `template.yaml` at `AWS_ENDPOINT_URL` (moto) and prints `export VAR=value` lines for the
-//! functions' environment variables that reference them.
+//! `bundle`: the local stack (`bundle dev`) and the ops commands; `bundle help` lists them.
 
 use std::process::ExitCode;
 
-use shared::testing::provision::create_all;
-use shared::testing::services;
-use shared::testing::template::Template;
+use infra::cli::{self, Command, USAGE};
+use infra::settings::LocalSettings;
+use infra::{dev, ops, provision};
 
-const USAGE: &str = "usage: bundle provision [--prefix PREFIX]";
-
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("provision") => provision(&args[1..]).await,
-        Some(other) => Err(format!("unknown subcommand `{other}`\n{USAGE}")),
-        None => Err(USAGE.to_owned()),
+    let command = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bundle: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
     };
-    match result {
+    let settings = match LocalSettings::local_defaults().apply_env(|k| std::env::var(k).ok()) {
+        Ok(s) => s,
+        Err(problems) => {
+            for p in problems {
+                eprintln!("bundle: {p}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    match run(command, settings).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("bundle: {msg}");
+        Err(e) => {
+            eprintln!("bundle: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn provision(args: &[String]) -> Result<(), String> {
-    let prefix = match args {
-        [] => "bundle-local-".to_owned(),
-        [flag, value] if flag == "--prefix" => value.clone(),
-        _ => return Err(USAGE.to_owned()),
-    };
-    let config = services::aws_config().await.map_err(|e| e.to_string())?;
-    let template = Template::load().map_err(|e| e.to_string())?;
-    let created = create_all(&config, &template, &prefix)
-        .await
-        .map_err(|e| e.to_string())?;
-    for (var, value) in env_exports(&template, &created) {
-        println!("export {var}={value}");
-    }
-    Ok(())
-}
-
-/// `(VAR, value)` for every function environment variable that is a plain value, a `!Ref` to
-/// a created resource or a `!Ref` to a parameter (its default); sorted and unique.
-fn env_exports(template: &Template, created: &[(String, String)]) -> Vec<(String, String)> {
-    let mut out = std::collections::BTreeMap::new();
-    for function in template.resources_of("AWS::Serverless::Function") {
-        let Ok(props) = template.properties(&function) else {
-            continue;
-        };
-        let Some(vars) = props["Environment"]["Variables"].as_mapping() else {
-            continue;
-        };
-        for (name, value) in vars {
-            let Some(name) = name.as_str() else { continue };
-            let created_ref = Template::referenced_resource(value)
-                .and_then(|id| created.iter().find(|(c, _)| *c == id))
-                .map(|(_, v)| v.clone());
-            // Parameters resolve to their defaults; `!Sub` secrets are left to the caller.
-            let resolved = created_ref.or_else(|| match template.resolve(value) {
-                serde_norway::Value::Tagged(_) => None,
-                plain => template.scalar(plain),
-            });
-            if let Some(v) = resolved {
-                out.insert(name.to_owned(), v);
+async fn run(command: Command, mut settings: LocalSettings) -> Result<(), String> {
+    match command {
+        Command::Dev {
+            backend,
+            port,
+            reminder_interval,
+            no_demo,
+        } => {
+            settings.backend = backend.unwrap_or(settings.backend);
+            settings.port = port.unwrap_or(settings.port);
+            if let Some(secs) = reminder_interval {
+                settings.reminder_interval = std::time::Duration::from_secs(secs);
             }
+            settings.seed_demo = !no_demo;
+            init_logs();
+            dev::run(settings).await
+        }
+        Command::CreateUser { email, name, url } => ops::create_user(&email, name, url).await,
+        Command::StripeSend { what, id, url } => ops::stripe_send(&what, id, url, &settings).await,
+        Command::RunReminders { url } => ops::run_reminders(url).await,
+        Command::RedriveDlq { url } => ops::redrive_dlq(url).await,
+        Command::ReplayStripeEvent { id, url } => ops::replay(&id, url).await,
+        Command::Provision { prefix } => provision::provision(prefix).await,
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(())
         }
     }
-    out.into_iter().collect()
+}
+
+/// Function logs as in Lambda (JSON), at `warn` unless `RUST_LOG` asks for more: the stack's
+/// own one-line summaries are the readable story.
+fn init_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        shared::telemetry::init_tracing();
+    } else {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_target(false)
+            .without_time()
+            .try_init();
+    }
 }

@@ -1,0 +1,343 @@
+//! Every port of the four functions, built once for the chosen backend: the in-memory
+//! adapters (default), or the real ones exactly as each function's `main.rs` builds them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use email_retry::record::{DynamoEmailStore, EmailStore, MemoryEmailStore};
+use login::password::{Argon2Passwords, PasswordVerifier};
+use login::ratelimit::{DynamoRateLimiter, FallbackRateLimiter, warm_up};
+use login::users::{DynamoUserStore, MemoryUserStore, UserStore};
+use reminder_cron::appointments::{AppointmentStore, DynamoAppointments, MemoryAppointments};
+use shared::breaker::CircuitBreaker;
+use shared::claims::{ClaimStore, DynamoClaimStore, MemoryClaimStore};
+use shared::clock::SharedClock;
+use shared::config::{Env, take};
+use shared::mailer::{Mailer, MemoryMailer, SesMailer};
+use shared::metrics::Metrics;
+use shared::queue::{EmailQueue, MemoryQueue, SqsQueue};
+use shared::ratelimit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
+use shared::timeout::Budget;
+use stripe_webhook::billing::{BillingStore, DynamoBillingStore, MemoryBillingStore};
+use stripe_webhook::directory::{CustomerDirectory, MemoryDirectory, StripeDirectory};
+
+use crate::activity::Activity;
+use crate::announce::Announce;
+use crate::settings::{Backend, LocalSettings};
+
+/// The email queue's retry budget (`maxReceiveCount` of its redrive policy).
+pub const RETRY_BUDGET: u32 = 3;
+
+/// The one-line fix for a services backend that is not configured or not reachable.
+pub const SERVICES_FIX: &str =
+    "fix: infra/scripts/services.sh start && source .local/services/env (or use --backend memory)";
+
+/// Where dead-lettered email jobs are.
+#[derive(Debug, Clone)]
+pub enum DeadLetters {
+    /// The in-process queue's dead-letter list.
+    Memory(Arc<MemoryQueue>),
+    /// The SQS dead-letter queue.
+    Sqs(Arc<SqsQueue>),
+}
+
+/// Every adapter the stack hands to the functions.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    /// Time source.
+    pub clock: SharedClock,
+    /// Claims.
+    pub claims: Arc<dyn ClaimStore>,
+    /// The email queue.
+    pub queue: Arc<dyn EmailQueue>,
+    /// Its dead letters.
+    pub dead_letters: DeadLetters,
+    /// The mailer (announcing every send).
+    pub mailer: Arc<dyn Mailer>,
+    /// The in-memory mailer under it (memory backend), for tests.
+    pub memory_mailer: Option<Arc<MemoryMailer>>,
+    /// Login rate limiter.
+    pub limiter: Arc<dyn RateLimiter>,
+    /// Password verifier.
+    pub passwords: Arc<dyn PasswordVerifier>,
+    /// Users and sessions.
+    pub users: Arc<dyn UserStore>,
+    /// Appointments.
+    pub appointments: Arc<dyn AppointmentStore>,
+    /// Orders, payments, subscriptions, customers.
+    pub billing: Arc<dyn BillingStore>,
+    /// Stripe customer lookups.
+    pub directory: Arc<dyn CustomerDirectory>,
+    /// Email records.
+    pub emails: Arc<dyn EmailStore>,
+    /// The in-memory email records (memory backend), for the page.
+    pub memory_emails: Option<Arc<MemoryEmailStore>>,
+    /// What the ports are, for the banner.
+    pub description: String,
+}
+
+/// Builds the ports for `settings.backend`.
+pub async fn build(settings: &LocalSettings, activity: &Arc<Activity>) -> Result<Ports, String> {
+    let passwords: Arc<dyn PasswordVerifier> =
+        Arc::new(Argon2Passwords::new().map_err(|e| format!("password hasher: {e}"))?);
+    match settings.backend {
+        Backend::Memory => Ok(memory(settings, activity, passwords)),
+        Backend::Services => services(settings, activity, passwords).await,
+    }
+}
+
+fn sender_domain(sender: &str) -> String {
+    sender
+        .rsplit_once('@')
+        .map_or_else(|| sender.to_owned(), |(_, d)| d.to_owned())
+}
+
+fn memory(
+    settings: &LocalSettings,
+    activity: &Arc<Activity>,
+    passwords: Arc<dyn PasswordVerifier>,
+) -> Ports {
+    let clock = shared::clock::system();
+    let queue = Arc::new(MemoryQueue::with_redrive(clock.clone(), RETRY_BUDGET));
+    let mailer = Arc::new(
+        MemoryMailer::new([sender_domain(&settings.sender)]).with_outbox(&settings.outbox),
+    );
+    let emails = Arc::new(MemoryEmailStore::new(clock.clone()));
+    Ports {
+        claims: Arc::new(MemoryClaimStore::new(clock.clone())),
+        queue: queue.clone(),
+        dead_letters: DeadLetters::Memory(queue),
+        mailer: Arc::new(Announce::new(
+            mailer.clone(),
+            activity.clone(),
+            settings.announce,
+        )),
+        memory_mailer: Some(mailer),
+        limiter: Arc::new(MemoryRateLimiter::new(clock.clone())),
+        passwords,
+        users: Arc::new(MemoryUserStore::new()),
+        appointments: Arc::new(MemoryAppointments::default()),
+        billing: Arc::new(MemoryBillingStore::new()),
+        directory: Arc::new(MemoryDirectory::new()),
+        emails: emails.clone(),
+        memory_emails: Some(emails),
+        description: format!(
+            "memory (in-process adapters; emails written to {})",
+            settings.outbox.display()
+        ),
+        clock,
+    }
+}
+
+/// Names of the real resources, from the same variables the functions read.
+struct Names {
+    users: String,
+    claims: String,
+    billing: String,
+    appointments: String,
+    index: String,
+    emails: String,
+    queue_url: String,
+    dlq_url: Option<String>,
+    redis_url: String,
+    stripe_api_key: Option<String>,
+}
+
+fn names() -> Result<Names, String> {
+    let mut env = Env::from_process();
+    let users = env.required("USERS_TABLE");
+    let claims = env.required("CLAIMS_TABLE");
+    let billing = env.required("BILLING_TABLE");
+    let appointments = env.required("APPOINTMENTS_TABLE");
+    let emails = env.required("EMAILS_TABLE");
+    let queue_url = env.required("EMAIL_QUEUE_URL");
+    let redis_url = env.secret("REDIS_URL");
+    let index = env
+        .optional("APPOINTMENTS_INDEX")
+        .unwrap_or_else(|| "by-start-day".into());
+    let dlq_url = env.optional("EMAIL_DLQ_URL");
+    let stripe_api_key = env.optional("STRIPE_API_KEY");
+    let fail = |e: shared::config::ConfigError| format!("backend services: {e}; {SERVICES_FIX}");
+    env.finish().map_err(fail)?;
+    Ok(Names {
+        users: take(users, "USERS_TABLE").map_err(fail)?,
+        claims: take(claims, "CLAIMS_TABLE").map_err(fail)?,
+        billing: take(billing, "BILLING_TABLE").map_err(fail)?,
+        appointments: take(appointments, "APPOINTMENTS_TABLE").map_err(fail)?,
+        index,
+        emails: take(emails, "EMAILS_TABLE").map_err(fail)?,
+        queue_url: take(queue_url, "EMAIL_QUEUE_URL").map_err(fail)?,
+        dlq_url,
+        redis_url: take(redis_url, "REDIS_URL").map_err(fail)?.expose().clone(),
+        stripe_api_key,
+    })
+}
+
+/// The dead-letter queue of `queue_url`, from its redrive policy.
+async fn dead_letter_url(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<String, String> {
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot reach SQS queue {queue_url} ({}); {SERVICES_FIX}",
+                aws_sdk_sqs::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let policy = attrs
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy))
+        .ok_or_else(|| {
+            format!("{queue_url} has no redrive policy; fix: export EMAIL_DLQ_URL=<dead-letter queue url>")
+        })?;
+    let arn = serde_json::from_str::<serde_json::Value>(policy)
+        .ok()
+        .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned))
+        .ok_or_else(|| "unreadable redrive policy; fix: export EMAIL_DLQ_URL=<url>".to_owned())?;
+    let name = arn.rsplit(':').next().unwrap_or_default();
+    sqs.get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.queue_url().map(str::to_owned))
+        .ok_or_else(|| {
+            format!("dead-letter queue {name} not found; fix: export EMAIL_DLQ_URL=<url>")
+        })
+}
+
+/// Registers the sender's domain with a local SES emulator (moto refuses unverified
+/// senders); never done against real AWS, where identities are verified by a person.
+async fn verify_sender_locally(aws: &aws_config::SdkConfig, sender: &str) {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        return;
+    }
+    let ses = aws_sdk_sesv2::Client::new(aws);
+    // An identity that already exists is fine.
+    let _ = ses
+        .create_email_identity()
+        .email_identity(sender_domain(sender))
+        .send()
+        .await;
+}
+
+/// Connection refused and the like surface here, before the banner, with the fix.
+async fn check_reachable(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
+    let call = dynamo.describe_table().table_name(table).send();
+    match tokio::time::timeout(Duration::from_secs(5), call).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!(
+            "DynamoDB table {table} is not usable ({}); {SERVICES_FIX}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+        )),
+        Err(_) => Err(format!(
+            "DynamoDB did not answer within 5 s; {SERVICES_FIX}"
+        )),
+    }
+}
+
+async fn services(
+    settings: &LocalSettings,
+    activity: &Arc<Activity>,
+    passwords: Arc<dyn PasswordVerifier>,
+) -> Result<Ports, String> {
+    let n = names()?;
+    let aws = shared::aws::load_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    check_reachable(&dynamo, &n.users).await?;
+    let dlq_url = match n.dlq_url.clone() {
+        Some(url) => url,
+        None => dead_letter_url(&sqs, &n.queue_url).await?,
+    };
+    verify_sender_locally(&aws, &settings.sender).await;
+    let clock = shared::clock::system();
+    let metrics = Metrics::stdout("login");
+
+    // As login's main.rs: Redis first, DynamoDB counters when Redis is slow or down.
+    let budget = Budget::REDIS.with_limit(Duration::from_millis(100));
+    let redis = RedisRateLimiter::new(&n.redis_url)
+        .map_err(|e| format!("REDIS_URL is not usable ({e}); {SERVICES_FIX}"))?
+        .with_budget(budget);
+    warm_up(&redis).await;
+    let limiter = FallbackRateLimiter::new(
+        Arc::new(redis),
+        Arc::new(DynamoRateLimiter::new(
+            dynamo.clone(),
+            &n.users,
+            clock.clone(),
+        )),
+        CircuitBreaker::new(3, Duration::from_secs(30), clock.clone()),
+        budget,
+        metrics,
+    );
+    let directory: Arc<dyn CustomerDirectory> = match &n.stripe_api_key {
+        Some(key) => Arc::new(StripeDirectory::new(key)),
+        None => Arc::new(MemoryDirectory::new()),
+    };
+    let queue = Arc::new(SqsQueue::new(sqs.clone(), &n.queue_url));
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "AWS".into());
+    Ok(Ports {
+        claims: Arc::new(DynamoClaimStore::new(
+            dynamo.clone(),
+            &n.claims,
+            clock.clone(),
+        )),
+        queue,
+        dead_letters: DeadLetters::Sqs(Arc::new(SqsQueue::new(sqs, dlq_url))),
+        mailer: Arc::new(Announce::new(
+            Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&aws))),
+            activity.clone(),
+            settings.announce,
+        )),
+        memory_mailer: None,
+        limiter: Arc::new(limiter),
+        passwords,
+        users: Arc::new(DynamoUserStore::new(dynamo.clone(), &n.users)),
+        appointments: Arc::new(DynamoAppointments::new(
+            dynamo.clone(),
+            &n.appointments,
+            &n.index,
+        )),
+        billing: Arc::new(DynamoBillingStore::new(dynamo.clone(), &n.billing)),
+        directory,
+        emails: Arc::new(DynamoEmailStore::new(dynamo, n.emails, clock.clone())),
+        memory_emails: None,
+        description: format!(
+            "services (DynamoDB/SQS/SES at {endpoint}, Redis at {}; customer lookups {})",
+            redact_url(&n.redis_url),
+            if n.stripe_api_key.is_some() {
+                "via Stripe"
+            } else {
+                "local only"
+            }
+        ),
+        clock,
+    })
+}
+
+/// `redis://:secret@host:6379` → `redis://host:6379`.
+fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redis_passwords_never_reach_the_banner() {
+        assert_eq!(
+            super::redact_url("redis://:hunter2@cache:6379"),
+            "redis://cache:6379"
+        );
+        assert_eq!(
+            super::redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+}
