@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use shared::config::Env;
 use tokio::task::JoinHandle;
 
 use crate::demo::{self, Seeded};
@@ -40,13 +41,14 @@ impl Drop for Running {
 }
 
 /// Starts the stack: binds first (so a taken port fails before any work), then builds the
-/// ports, seeds, and spawns the server, the worker loop and the schedule.
-pub async fn start(settings: LocalSettings) -> Result<Running, String> {
+/// ports (services resource names from `env`), seeds, and spawns the server, the worker loop
+/// and the schedule.
+pub async fn start(settings: LocalSettings, env: Env) -> Result<Running, String> {
     let listener = server::bind(settings.port).await?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("listener address: {e}"))?;
-    let stack = Arc::new(Stack::build(settings.clone()).await?);
+    let stack = Arc::new(Stack::build(settings.clone(), env).await?);
     let seeded = if settings.seed_demo {
         Some(demo::seed(&stack.ports, chrono::Utc::now()).await?)
     } else {
@@ -100,7 +102,7 @@ fn banner(running: &Running, started: Instant) {
 /// Runs until Ctrl-C.
 pub async fn run(settings: LocalSettings) -> Result<(), String> {
     let started = Instant::now();
-    let running = start(settings).await?;
+    let running = start(settings, Env::from_process()).await?;
     banner(&running, started);
     tokio::signal::ctrl_c()
         .await

@@ -76,13 +76,18 @@ pub struct Ports {
     pub description: String,
 }
 
-/// Builds the ports for `settings.backend`.
-pub async fn build(settings: &LocalSettings, activity: &Arc<Activity>) -> Result<Ports, String> {
+/// Builds the ports for `settings.backend`; the services backend reads its resource names
+/// from `env` (the same variables the functions read).
+pub async fn build(
+    settings: &LocalSettings,
+    activity: &Arc<Activity>,
+    env: Env,
+) -> Result<Ports, String> {
     let passwords: Arc<dyn PasswordVerifier> =
         Arc::new(Argon2Passwords::new().map_err(|e| format!("password hasher: {e}"))?);
     match settings.backend {
         Backend::Memory => Ok(memory(settings, activity, passwords)),
-        Backend::Services => services(settings, activity, passwords).await,
+        Backend::Services => services(settings, activity, passwords, env).await,
     }
 }
 
@@ -143,8 +148,7 @@ struct Names {
     stripe_api_key: Option<String>,
 }
 
-fn names() -> Result<Names, String> {
-    let mut env = Env::from_process();
+fn names(mut env: Env) -> Result<Names, String> {
     let users = env.required("USERS_TABLE");
     let claims = env.required("CLAIMS_TABLE");
     let billing = env.required("BILLING_TABLE");
@@ -243,8 +247,9 @@ async fn services(
     settings: &LocalSettings,
     activity: &Arc<Activity>,
     passwords: Arc<dyn PasswordVerifier>,
+    env: Env,
 ) -> Result<Ports, String> {
-    let n = names()?;
+    let n = names(env)?;
     let aws = shared::aws::load_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);

@@ -22,7 +22,7 @@ pub async fn provision(prefix: Option<String>) -> Result<(), String> {
 
 /// `(VAR, value)` for every function environment variable that is a plain value, a `!Ref` to
 /// a created resource or a `!Ref` to a parameter (its default); sorted and unique.
-fn env_exports(template: &Template, created: &[(String, String)]) -> Vec<(String, String)> {
+pub fn env_exports(template: &Template, created: &[(String, String)]) -> Vec<(String, String)> {
     let mut out = std::collections::BTreeMap::new();
     for function in template.resources_of("AWS::Serverless::Function") {
         let Ok(props) = template.properties(&function) else {

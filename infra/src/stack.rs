@@ -52,10 +52,11 @@ fn metrics(function: &'static str) -> Metrics {
 }
 
 impl Stack {
-    /// Builds the ports for the configured backend and the four functions on them.
-    pub async fn build(settings: LocalSettings) -> Result<Self, String> {
+    /// Builds the ports for the configured backend and the four functions on them
+    /// (services resource names from `env`).
+    pub async fn build(settings: LocalSettings, env: shared::config::Env) -> Result<Self, String> {
         let activity = Arc::new(Activity::default());
-        let ports = ports::build(&settings, &activity).await?;
+        let ports = ports::build(&settings, &activity, env).await?;
         let clock = ports.clock.clone();
         let login = Login {
             users: ports.users.clone(),
