@@ -1,7 +1,13 @@
 //! Real resources on moto, created from template.yaml under unique names. A missing service
 //! fails the test with the name of the service and how to start it.
 
-#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use shared::testing::provision::CreatedQueue;
 

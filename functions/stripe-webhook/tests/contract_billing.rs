@@ -1,0 +1,318 @@
+//! Billing store contract: the same suite against the in-memory store and DynamoDB (moto),
+//! plus the 50-concurrent-deliveries scenario on real adapters (DynamoDB claims and billing,
+//! SQS queue on moto). A missing moto fails these tests, naming the service.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use shared::claims::DynamoClaimStore;
+use shared::queue::SqsQueue;
+use shared::testing::provision::{create_queue, create_table};
+use shared::testing::template::Template;
+use shared::testing::{services, unique_name};
+use stripe_webhook::billing::{
+    Applied, BillingStore, CustomerLink, DynamoBillingStore, EventFailure, MemoryBillingStore,
+    Order, OrderStatus, Payment, Subscription, UnparsedEvent,
+};
+
+async fn aws() -> aws_config::SdkConfig {
+    match services::aws_config().await {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+async fn table(config: &aws_config::SdkConfig, logical_id: &str) -> String {
+    let template = Template::load().expect("template.yaml");
+    let client = aws_sdk_dynamodb::Client::new(config);
+    create_table(&client, &template, logical_id, &unique_name(logical_id))
+        .await
+        .expect("create table")
+}
+
+async fn dynamo() -> Arc<dyn BillingStore> {
+    let config = aws().await;
+    let name = table(&config, "BillingTable").await;
+    Arc::new(DynamoBillingStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        name,
+    ))
+}
+
+fn memory() -> Arc<dyn BillingStore> {
+    Arc::new(MemoryBillingStore::new())
+}
+
+fn sub(created: i64, rank: u8, status: &str) -> Subscription {
+    Subscription {
+        id: "sub_c".into(),
+        user_id: "usr_c".into(),
+        customer: "cus_c".into(),
+        status: status.into(),
+        current_period_start: Some(created),
+        current_period_end: None,
+        cancel_at_period_end: rank == 1,
+        event_created: created,
+        event_rank: rank,
+    }
+}
+
+async fn orders_move_only_from_the_expected_status(store: Arc<dyn BillingStore>) {
+    let order = Order::pending("ord_c", 10_000, "usd", "c@example.com", "Cee");
+    assert_eq!(store.create_order(&order).await.unwrap(), Applied::Changed);
+    assert_eq!(
+        store.create_order(&order).await.unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(store.order("ord_c").await.unwrap(), Some(order.clone()));
+    let mut deposit = order.clone();
+    deposit.status = OrderStatus::DepositPaid;
+    deposit.paid_cents = 3_000;
+    deposit.balance_cents = 7_000;
+    deposit.deposit_payment_intent = Some("pi_d".into());
+    assert_eq!(
+        store
+            .transition_order(OrderStatus::Pending, &deposit)
+            .await
+            .unwrap(),
+        Applied::Changed
+    );
+    assert_eq!(
+        store
+            .transition_order(OrderStatus::Pending, &deposit)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(store.order("ord_c").await.unwrap(), Some(deposit));
+    let mut ghost = order.clone();
+    ghost.id = "ord_none".into();
+    assert_eq!(
+        store
+            .transition_order(OrderStatus::Pending, &ghost)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(store.order("ord_none").await.unwrap(), None);
+}
+
+async fn payments_are_recorded_once(store: Arc<dyn BillingStore>) {
+    let p = Payment {
+        payment_intent: "pi_c".into(),
+        order_id: "ord_c".into(),
+        amount_cents: 500,
+        currency: "usd".into(),
+        kind: "full".into(),
+        event_id: "evt_1".into(),
+    };
+    assert_eq!(store.record_payment(&p).await.unwrap(), Applied::Changed);
+    let second = Payment {
+        event_id: "evt_2".into(),
+        ..p.clone()
+    };
+    assert_eq!(
+        store.record_payment(&second).await.unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(store.payment("pi_c").await.unwrap(), Some(p));
+}
+
+async fn subscriptions_keep_the_newest_state_and_never_revive(store: Arc<dyn BillingStore>) {
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(20, 1, "active"))
+            .await
+            .unwrap(),
+        Applied::Changed
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(10, 0, "incomplete"))
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(20, 0, "incomplete"))
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(20, 1, "past_due"))
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store
+            .set_subscription_status("sub_c", "past_due", 19)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store
+            .set_subscription_status("sub_c", "past_due", 25)
+            .await
+            .unwrap(),
+        Applied::Changed
+    );
+    assert_eq!(
+        store.subscription("sub_c").await.unwrap().unwrap().status,
+        "past_due"
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(30, 2, "canceled"))
+            .await
+            .unwrap(),
+        Applied::Changed
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(40, 1, "active"))
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store
+            .set_subscription_status("sub_c", "active", 50)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store.subscription("sub_c").await.unwrap(),
+        Some(sub(30, 2, "canceled"))
+    );
+    assert_eq!(
+        store
+            .set_subscription_status("sub_none", "active", 50)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(store.subscription("sub_none").await.unwrap(), None);
+}
+
+async fn customers_unparsed_and_failures_round_trip(store: Arc<dyn BillingStore>) {
+    assert_eq!(store.customer("cus_c").await.unwrap(), None);
+    let link = CustomerLink {
+        customer: "cus_c".into(),
+        user_id: "usr_c".into(),
+    };
+    store.link_customer(&link).await.unwrap();
+    store.link_customer(&link).await.unwrap();
+    assert_eq!(store.customer("cus_c").await.unwrap(), Some(link));
+
+    let at = |s: i64| DateTime::<Utc>::from_timestamp(s, 0).unwrap();
+    let unparsed = UnparsedEvent {
+        event_id: "evt_u".into(),
+        event_type: Some("invoice.paid".into()),
+        error: "missing attempt_count".into(),
+        body: Some(vec![0, 159, 146, 150, b'{']),
+        body_sha256: "ab".into(),
+        received_at: at(T0),
+        replayed_at: None,
+    };
+    store.store_unparsed(&unparsed).await.unwrap();
+    store
+        .store_unparsed(&UnparsedEvent {
+            received_at: at(T0 + 5),
+            ..unparsed.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unparsed("evt_u").await.unwrap(),
+        Some(unparsed.clone())
+    );
+    store.mark_replayed("evt_u", at(T0 + 60)).await.unwrap();
+    store.mark_replayed("evt_u", at(T0 + 90)).await.unwrap();
+    store.mark_replayed("evt_none", at(T0 + 90)).await.unwrap();
+    assert_eq!(
+        store.unparsed("evt_u").await.unwrap().unwrap().replayed_at,
+        Some(at(T0 + 60))
+    );
+    assert_eq!(store.unparsed("evt_none").await.unwrap(), None);
+
+    let failure = EventFailure {
+        event_id: "evt_f".into(),
+        event_type: "customer.subscription.created".into(),
+        reason: "unknown_customer".into(),
+        subject: "cus_x".into(),
+        attempts: 1,
+        last_at: at(T0),
+    };
+    store.record_failure(&failure).await.unwrap();
+    store
+        .record_failure(&EventFailure {
+            last_at: at(T0 + 1),
+            ..failure.clone()
+        })
+        .await
+        .unwrap();
+    let stored = store.failure("evt_f").await.unwrap().unwrap();
+    assert_eq!((stored.attempts, stored.last_at), (2, at(T0 + 1)));
+}
+
+macro_rules! contract {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn memory_store() {
+                super::$name(memory()).await;
+            }
+            #[tokio::test]
+            async fn dynamodb_store() {
+                super::$name(dynamo().await).await;
+            }
+        }
+    };
+}
+
+contract!(orders_move_only_from_the_expected_status);
+contract!(payments_are_recorded_once);
+contract!(subscriptions_keep_the_newest_state_and_never_revive);
+contract!(customers_unparsed_and_failures_round_trip);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_deliveries_on_moto() {
+    let config = aws().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let claims_table = table(&config, "ClaimsTable").await;
+    let billing_table = table(&config, "BillingTable").await;
+    let template = Template::load().unwrap();
+    let queue = create_queue(
+        &aws_sdk_sqs::Client::new(&config),
+        &template,
+        "EmailDeadLetterQueue",
+        &unique_name("webhook-q"),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let clock = clock_at(T0 + 10);
+    let h = Harness::build(
+        clock.clone(),
+        Arc::new(DynamoClaimStore::new(
+            dynamo.clone(),
+            claims_table,
+            clock.shared(),
+        )),
+        Arc::new(DynamoBillingStore::new(dynamo, billing_table)),
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&config), queue.url)),
+    );
+    common::scenarios::fifty_concurrent_deliveries(h).await;
+}
