@@ -182,78 +182,62 @@ impl<T> Faulty<T> {
     pub fn inner(&self) -> &T {
         &self.inner
     }
-
-    /// Runs one store call through the plan; ports defined in function crates implement
-    /// their trait for `Faulty<T>` with this.
-    pub async fn store_call<R>(
-        &self,
-        call: impl std::future::Future<Output = Result<R, StoreError>>,
-    ) -> Result<R, StoreError> {
-        match self.plan.before().await {
-            None => call.await,
-            Some(fault) => {
-                let (run_first, err) = store_fault(fault);
-                if run_first {
-                    let _ = call.await;
-                }
-                Err(err)
-            }
-        }
-    }
 }
 
 #[async_trait]
 impl<T: ClaimStore> ClaimStore for Faulty<T> {
     async fn claim(&self, request: &ClaimRequest) -> Result<ClaimOutcome, StoreError> {
-        self.store_call(self.inner.claim(request)).await
+        self.plan.run(self.inner.claim(request)).await
     }
     async fn complete(&self, claim: &Claim, result: Option<&str>) -> Result<(), StoreError> {
-        self.store_call(self.inner.complete(claim, result)).await
+        self.plan.run(self.inner.complete(claim, result)).await
     }
     async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
-        self.store_call(self.inner.release(claim)).await
+        self.plan.run(self.inner.release(claim)).await
     }
     async fn fail_permanently(&self, claim: &Claim, reason: &str) -> Result<(), StoreError> {
-        self.store_call(self.inner.fail_permanently(claim, reason))
+        self.plan
+            .run(self.inner.fail_permanently(claim, reason))
             .await
     }
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError> {
-        self.store_call(self.inner.get(key)).await
+        self.plan.run(self.inner.get(key)).await
     }
 }
 
 #[async_trait]
 impl<T: EmailQueue> EmailQueue for Faulty<T> {
     async fn enqueue(&self, job: &EmailJob, delay: Duration) -> Result<String, StoreError> {
-        self.store_call(self.inner.enqueue(job, delay)).await
+        self.plan.run(self.inner.enqueue(job, delay)).await
     }
     async fn receive(
         &self,
         max: u32,
         visibility: Duration,
     ) -> Result<Vec<ReceivedMessage>, StoreError> {
-        self.store_call(self.inner.receive(max, visibility)).await
+        self.plan.run(self.inner.receive(max, visibility)).await
     }
     async fn change_visibility(
         &self,
         receipt: &Receipt,
         timeout: Duration,
     ) -> Result<(), StoreError> {
-        self.store_call(self.inner.change_visibility(receipt, timeout))
+        self.plan
+            .run(self.inner.change_visibility(receipt, timeout))
             .await
     }
     async fn delete(&self, receipt: &Receipt) -> Result<(), StoreError> {
-        self.store_call(self.inner.delete(receipt)).await
+        self.plan.run(self.inner.delete(receipt)).await
     }
 }
 
 #[async_trait]
 impl<T: RateLimiter> RateLimiter for Faulty<T> {
     async fn check(&self, checks: &[RateCheck]) -> Result<Vec<Decision>, StoreError> {
-        self.store_call(self.inner.check(checks)).await
+        self.plan.run(self.inner.check(checks)).await
     }
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        self.store_call(self.inner.reset(key)).await
+        self.plan.run(self.inner.reset(key)).await
     }
 }
 

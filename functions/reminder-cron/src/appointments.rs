@@ -274,10 +274,11 @@ impl<T: AppointmentStore> AppointmentStore for shared::faults::Faulty<T> {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Appointment>, StoreError> {
-        self.store_call(self.inner().approved_starting_between(from, to))
+        self.plan()
+            .run(self.inner().approved_starting_between(from, to))
             .await
     }
     async fn put(&self, appointment: &Appointment) -> Result<(), StoreError> {
-        self.store_call(self.inner().put(appointment)).await
+        self.plan().run(self.inner().put(appointment)).await
     }
 }

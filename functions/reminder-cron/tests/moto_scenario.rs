@@ -18,9 +18,7 @@ use shared::error::ErrorClass;
 use shared::faults::{Fault, FaultPlan, Faulty};
 use shared::mailer::SendFailure;
 use shared::queue::{EmailQueue, SqsQueue};
-use shared::testing::provision::{create_queue, create_table};
-use shared::testing::template::Template;
-use shared::testing::{services, unique_name};
+use shared::testing::fixtures;
 use shared::timeout::Budget;
 use support::{World, appointment, settings};
 
@@ -28,32 +26,12 @@ const APPOINTMENTS: usize = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_concurrent_runs_over_a_thousand_reminders_with_faults() {
-    let config = services::aws_config()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let template = Template::load().unwrap();
+    let config = fixtures::moto().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let appt_table = create_table(
-        &dynamo,
-        &template,
-        "AppointmentsTable",
-        &unique_name("appts"),
-    )
-    .await
-    .unwrap();
-    let claims_table = create_table(&dynamo, &template, "ClaimsTable", &unique_name("claims"))
-        .await
-        .unwrap();
+    let appt_table = fixtures::table(&config, "AppointmentsTable").await;
+    let claims_table = fixtures::table(&config, "ClaimsTable").await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let queue = create_queue(
-        &sqs,
-        &template,
-        "EmailDeadLetterQueue",
-        &unique_name("q"),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    let queue = fixtures::queue(&config, "EmailDeadLetterQueue").await;
 
     let w = World::new();
     // moto answers far slower than DynamoDB under this load: give it room, so the test is

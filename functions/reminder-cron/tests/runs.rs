@@ -330,3 +330,45 @@ async fn a_lost_completion_is_retried_not_resent() {
     assert_eq!(again.already_sent, 1);
     assert_eq!(w.mailer.sent().len(), 1);
 }
+
+/// The sample events in `events/reminder-cron/` run the handler (scheduled time logged, work
+/// decided by the clock).
+#[tokio::test]
+async fn sample_events_run_the_handler() {
+    let w = World::new();
+    w.appointments
+        .put(&appointment("ev", w.in_(30)))
+        .await
+        .unwrap();
+    let dir = format!("{}/../../events/reminder-cron", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    for (i, path) in names.iter().enumerate() {
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let trigger = reminder_cron::schedule_event::parse(&event);
+        assert!(trigger.scheduled_time.is_some(), "{path:?}");
+        let s = reminder_cron::handle(&w.deps(), &settings(2), &event, &w.deadline())
+            .await
+            .unwrap();
+        let expected = if i == 0 {
+            Summary {
+                due: 1,
+                claimed: 1,
+                sent: 1,
+                ..Summary::default()
+            }
+        } else {
+            Summary {
+                due: 1,
+                already_sent: 1,
+                ..Summary::default()
+            }
+        };
+        assert_eq!(s, expected, "{path:?}");
+    }
+}

@@ -12,28 +12,11 @@ use chrono::{DateTime, Utc};
 use common::*;
 use shared::claims::DynamoClaimStore;
 use shared::queue::SqsQueue;
-use shared::testing::provision::{create_queue, create_table};
-use shared::testing::template::Template;
-use shared::testing::{services, unique_name};
+use shared::testing::fixtures::{moto as aws, table};
 use stripe_webhook::billing::{
     Applied, BillingStore, CustomerLink, DynamoBillingStore, EventFailure, MemoryBillingStore,
     Order, OrderStatus, Payment, Subscription, UnparsedEvent,
 };
-
-async fn aws() -> aws_config::SdkConfig {
-    match services::aws_config().await {
-        Ok(c) => c,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-async fn table(config: &aws_config::SdkConfig, logical_id: &str) -> String {
-    let template = Template::load().expect("template.yaml");
-    let client = aws_sdk_dynamodb::Client::new(config);
-    create_table(&client, &template, logical_id, &unique_name(logical_id))
-        .await
-        .expect("create table")
-}
 
 async fn dynamo() -> Arc<dyn BillingStore> {
     let config = aws().await;
@@ -293,16 +276,7 @@ async fn fifty_concurrent_deliveries_on_moto() {
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
     let claims_table = table(&config, "ClaimsTable").await;
     let billing_table = table(&config, "BillingTable").await;
-    let template = Template::load().unwrap();
-    let queue = create_queue(
-        &aws_sdk_sqs::Client::new(&config),
-        &template,
-        "EmailDeadLetterQueue",
-        &unique_name("webhook-q"),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    let queue = shared::testing::fixtures::queue(&config, "EmailDeadLetterQueue").await;
     let clock = clock_at(T0 + 10);
     let h = Harness::build(
         clock.clone(),

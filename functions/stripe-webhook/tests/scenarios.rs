@@ -20,7 +20,21 @@ use stripe_webhook::billing::{MemoryBillingStore, Order, OrderStatus};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_deliveries_in_memory() {
-    common::scenarios::fifty_concurrent_deliveries(Harness::memory()).await;
+    // 2 ms per billing call, so the deliveries really overlap (in-memory calls never yield).
+    let clock = clock_at(T0 + 10);
+    let inner = Arc::new(MemoryBillingStore::new());
+    let billing = Arc::new(FaultyBilling {
+        inner: inner.clone(),
+        plan: FaultPlan::always(Fault::Latency(Duration::from_millis(2))),
+    });
+    let mut h = Harness::build(
+        clock.clone(),
+        Arc::new(MemoryClaimStore::new(clock.shared())),
+        billing,
+        Arc::new(MemoryQueue::new(clock.shared())),
+    );
+    h.truth = inner;
+    common::scenarios::fifty_concurrent_deliveries(h).await;
 }
 
 /// The 100 distinct events of the fault scenario and the final state they must produce.
@@ -138,6 +152,7 @@ async fn hundred_events_three_times_with_ten_percent_store_faults() {
         // Stripe waits before retrying; leases from crashed attempts run out meanwhile.
         h.clock.advance(Duration::from_secs(60));
     }
+    println!("fault scenario: first round {first_round:?}, rounds until all 2xx: {rounds}");
     assert!(
         first_round.get(&500).copied().unwrap_or(0) > 0,
         "faults must have bitten: {first_round:?}"

@@ -1,6 +1,7 @@
 //! Test and local-stack support (feature `testing`): reaching the local services, and creating
 //! DynamoDB tables and SQS queues from `template.yaml`'s own resource definitions.
 
+pub mod fixtures;
 pub mod provision;
 pub mod services;
 pub mod template;

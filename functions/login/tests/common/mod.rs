@@ -2,7 +2,13 @@
 //! wired either in memory or against the real services (moto + redis-server). A missing
 //! service fails the test with instructions, never skips it.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,52 +26,18 @@ use shared::clock::SharedClock;
 use shared::metrics::{MemorySink, Metrics};
 use shared::queue::{EmailQueue, MemoryQueue, SqsQueue};
 use shared::ratelimit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
-use shared::testing::provision::{create_queue, create_table};
-use shared::testing::template::Template;
-use shared::testing::{services, unique_name};
+use shared::testing::unique_name;
 use shared::timeout::Budget;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// SDK config for moto, or a failure naming the service.
-pub async fn aws() -> aws_config::SdkConfig {
-    match services::aws_config().await {
-        Ok(c) => c,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Redis URL, or a failure naming the service.
-pub fn redis_url() -> String {
-    match services::redis_url() {
-        Ok(u) => u,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// A fresh table from the template's `logical_id`.
-pub async fn table(config: &aws_config::SdkConfig, logical_id: &str) -> String {
-    let template = Template::load().expect("template.yaml");
-    let client = aws_sdk_dynamodb::Client::new(config);
-    create_table(&client, &template, logical_id, &unique_name(logical_id))
-        .await
-        .expect("create table")
-}
+pub use shared::testing::fixtures::{moto as aws, redis as redis_url, table};
 
 /// A fresh email queue URL (no redrive, like the contract suites).
 pub async fn queue_url(config: &aws_config::SdkConfig) -> String {
-    let template = Template::load().expect("template.yaml");
-    let client = aws_sdk_sqs::Client::new(config);
-    create_queue(
-        &client,
-        &template,
-        "EmailDeadLetterQueue",
-        &unique_name("EmailQueue"),
-        &Default::default(),
-    )
-    .await
-    .expect("create queue")
-    .url
+    shared::testing::fixtures::queue(config, "EmailDeadLetterQueue")
+        .await
+        .url
 }
 
 /// Counts verifications reaching the wrapped verifier.
