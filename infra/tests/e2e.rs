@@ -248,3 +248,62 @@ async fn client_get_json(url: &str) -> Value {
     let start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     serde_json::from_slice(&raw[start..]).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_stripe_event_is_replayed_through_the_same_path_once() {
+    let outbox = std::env::temp_dir().join(unique_name("bundle-replay-outbox-"));
+    let running = start(
+        settings(Backend::Memory, outbox.clone(), "bookings@example.com"),
+        Env::from_pairs::<String, String>([]),
+    )
+    .await
+    .unwrap();
+    let now = Utc::now().timestamp();
+    let id = unique_name("evt_replay_");
+    let event = infra::stripe_samples::event("checkout.session.completed", &id, now)
+        .unwrap()
+        .replace(demo::ORDER_ID, "order-late");
+    let signature = sign_header(
+        running.stack.settings.signing_secret(),
+        now,
+        event.as_bytes(),
+    );
+    let headers = [("stripe-signature", signature.as_str())];
+    // The order does not exist yet: recorded as failed, 500 so Stripe retries.
+    let (status, body) = post(&running, "/stripe/webhook", &headers, &event).await;
+    assert_eq!(status, 500, "{body}");
+
+    let (status, body) = post(&running, "/_local/ops/replay/evt_unknown", &[], "").await;
+    assert_eq!(status, 404, "{body}");
+
+    let order = stripe_webhook::billing::Order::pending(
+        "order-late",
+        900,
+        "usd",
+        "late@example.com",
+        "Late",
+    );
+    running
+        .stack
+        .ports
+        .billing
+        .create_order(&order)
+        .await
+        .unwrap();
+    let path = format!("/_local/ops/replay/{id}");
+    let (status, body) = post(&running, &path, &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["source"].as_str(), body["status"].as_u64()),
+        (Some("failed"), Some(200))
+    );
+    assert_eq!(body["answer"]["outcome"], "processed");
+    let (_, again) = post(&running, &path, &[], "").await;
+    assert_eq!(again["answer"]["outcome"], "duplicate", "{again}");
+
+    assert_eq!(running.stack.drain_emails().await.unwrap(), 1);
+    let sent = running.stack.ports.memory_mailer.as_ref().unwrap().sent();
+    let subjects: Vec<_> = sent.iter().map(|(_, e)| e.subject.as_str()).collect();
+    assert_eq!(subjects, ["Order order-late confirmed"]);
+    std::fs::remove_dir_all(&outbox).unwrap();
+}
