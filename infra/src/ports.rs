@@ -97,11 +97,26 @@ fn sender_domain(sender: &str) -> String {
         .map_or_else(|| sender.to_owned(), |(_, d)| d.to_owned())
 }
 
+/// Removes the previous run's `.eml` files: the mailer numbers messages from 1 again, and
+/// the outbox should show this run only.
+fn clear_outbox(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "eml") {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 fn memory(
     settings: &LocalSettings,
     activity: &Arc<Activity>,
     passwords: Arc<dyn PasswordVerifier>,
 ) -> Ports {
+    clear_outbox(&settings.outbox);
     let clock = shared::clock::system();
     let queue = Arc::new(MemoryQueue::with_redrive(clock.clone(), RETRY_BUDGET));
     let mailer = Arc::new(
@@ -250,7 +265,15 @@ async fn services(
     env: Env,
 ) -> Result<Ports, String> {
     let n = names(env)?;
-    let aws = shared::aws::load_config().await;
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
+        return Err(format!(
+            "backend services: AWS_REGION is not set; {SERVICES_FIX}"
+        ));
+    }
+    let aws = tokio::time::timeout(Duration::from_secs(10), shared::aws::load_config())
+        .await
+        .map_err(|_| format!("loading the AWS configuration took over 10 s; {SERVICES_FIX}"))?;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
     check_reachable(&dynamo, &n.users).await?;
