@@ -9,36 +9,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use base64_like::encode as b64;
+/// Standard base64, as API Gateway encodes binary bodies.
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
 use serde_json::{Value, json};
 use stripe_webhook::signature::sign_header;
 
 const SECRET: &str = "whsec_test_secret";
 const T: i64 = 1_767_225_600;
-
-mod base64_like {
-    /// Standard base64 (kept local so the crate needs no base64 dependency).
-    pub fn encode(bytes: &[u8]) -> String {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-}
 
 fn stripe_event(id: &str, event_type: &str, created: i64, object: Value) -> String {
     serde_json::to_string_pretty(&json!({
