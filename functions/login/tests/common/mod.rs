@@ -182,39 +182,27 @@ pub async fn stack(backend: Backend, parts: Parts) -> Stack {
     let clock = shared::clock::system();
     let (metrics, sink) = Metrics::in_memory("login");
     let passwords = passwords();
-    match backend {
+    // The parts that differ per backend; the service is assembled once below.
+    let (users, memory_users, claims, queue, limiter, aws, users_table) = match backend {
         Backend::Memory => {
             let memory_users = Arc::new(MemoryUserStore::new());
             let users: Arc<dyn UserStore> = parts.users.unwrap_or_else(|| memory_users.clone());
-            let claims: Arc<dyn ClaimStore> = Arc::new(MemoryClaimStore::new(clock.clone()));
             let queue: Arc<dyn EmailQueue> = parts
                 .queue
                 .unwrap_or_else(|| Arc::new(MemoryQueue::new(clock.clone())));
-            let limiter = parts
+            let limiter: Arc<dyn RateLimiter> = parts
                 .limiter
                 .unwrap_or_else(|| Arc::new(MemoryRateLimiter::new(clock.clone())));
-            Stack {
-                login: Login {
-                    users: users.clone(),
-                    limiter,
-                    passwords: passwords.clone(),
-                    claims: claims.clone(),
-                    queue: queue.clone(),
-                    clock: clock.clone(),
-                    metrics,
-                    settings: parts.settings,
-                },
+            let claims: Arc<dyn ClaimStore> = Arc::new(MemoryClaimStore::new(clock.clone()));
+            (
                 users,
-                memory_users: Some(memory_users),
-                passwords,
+                Some(memory_users),
                 claims,
                 queue,
-                sink,
-                clock,
-                backend,
-                aws: None,
-                users_table: None,
-            }
+                limiter,
+                None,
+                None,
+            )
         }
         Backend::Real => {
             let config = aws().await;
@@ -237,7 +225,7 @@ pub async fn stack(backend: Backend, parts: Parts) -> Stack {
                     queue_url(&config).await,
                 )),
             };
-            let limiter = match parts.limiter {
+            let limiter: Arc<dyn RateLimiter> = match parts.limiter {
                 Some(l) => l,
                 None => {
                     // A warm connection, as `main` makes at cold start; and a budget that a
@@ -256,29 +244,38 @@ pub async fn stack(backend: Backend, parts: Parts) -> Stack {
                     ))
                 }
             };
-            Stack {
-                login: Login {
-                    users: users.clone(),
-                    limiter,
-                    passwords: passwords.clone(),
-                    claims: claims.clone(),
-                    queue: queue.clone(),
-                    clock: clock.clone(),
-                    metrics,
-                    settings: parts.settings,
-                },
+            (
                 users,
-                memory_users: None,
-                passwords,
+                None,
                 claims,
                 queue,
-                sink,
-                clock,
-                backend,
-                aws: Some(config),
-                users_table: Some(users_table),
-            }
+                limiter,
+                Some(config),
+                Some(users_table),
+            )
         }
+    };
+    Stack {
+        login: Login {
+            users: users.clone(),
+            limiter,
+            passwords: passwords.clone(),
+            claims: claims.clone(),
+            queue: queue.clone(),
+            clock: clock.clone(),
+            metrics,
+            settings: parts.settings,
+        },
+        users,
+        memory_users,
+        passwords,
+        claims,
+        queue,
+        sink,
+        clock,
+        backend,
+        aws,
+        users_table,
     }
 }
 
