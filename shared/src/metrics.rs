@@ -33,6 +33,14 @@ pub enum Metric {
     StripeEventIgnored,
     /// A subscription event named a Stripe customer we cannot map to a user.
     StripeUnknownCustomer,
+    /// A Stripe event of the other mode (test vs live) was acknowledged and not applied.
+    StripeEventWrongMode,
+    /// A payment's metadata named a role we do not know; the order was left alone.
+    StripeUnknownPaymentRole,
+    /// A payment in another currency, or more than the order total, was recorded.
+    StripeMoneyAnomaly,
+    /// A dispute was opened or closed on an order.
+    StripeDispute,
     /// An email job ended permanently failed.
     EmailFailedPermanent,
     /// An email was sent.
@@ -47,7 +55,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for cross-checking alarms.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 19] = [
         Self::DuplicateSuppressed,
         Self::ClaimLost,
         Self::RetryScheduled,
@@ -58,6 +66,10 @@ impl Metric {
         Self::StripeEventUnparsed,
         Self::StripeEventIgnored,
         Self::StripeUnknownCustomer,
+        Self::StripeEventWrongMode,
+        Self::StripeUnknownPaymentRole,
+        Self::StripeMoneyAnomaly,
+        Self::StripeDispute,
         Self::EmailFailedPermanent,
         Self::EmailSent,
         Self::SesAccountPaused,
@@ -78,6 +90,10 @@ impl Metric {
             Self::StripeEventUnparsed => "StripeEventUnparsed",
             Self::StripeEventIgnored => "StripeEventIgnored",
             Self::StripeUnknownCustomer => "StripeUnknownCustomer",
+            Self::StripeEventWrongMode => "StripeEventWrongMode",
+            Self::StripeUnknownPaymentRole => "StripeUnknownPaymentRole",
+            Self::StripeMoneyAnomaly => "StripeMoneyAnomaly",
+            Self::StripeDispute => "StripeDispute",
             Self::EmailFailedPermanent => "EmailFailedPermanent",
             Self::EmailSent => "EmailSent",
             Self::SesAccountPaused => "SesAccountPaused",

@@ -74,15 +74,41 @@ pub fn sniff_id(body: &[u8]) -> Option<String> {
     (!id.is_empty() && id.len() <= 255).then(|| id.to_owned())
 }
 
-/// Which part of an order a payment pays (`metadata.payment_kind`).
+/// Which part of an order a payment pays, from `metadata.payment_type` (the replaced system's
+/// names) or `metadata.payment_kind` (ours). The amount, not the role, decides whether the
+/// order is paid; the role picks the email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaymentKind {
-    /// The whole order (default).
+pub enum PaymentRole {
+    /// `full_payment` / `full`.
     Full,
-    /// A deposit; the balance stays due.
+    /// `deposit`.
     Deposit,
-    /// The balance after a deposit.
+    /// `final_payment` / `balance`: the rest after a deposit.
     Balance,
+    /// No role in the metadata: the amount decides, like a full payment.
+    Unspecified,
+}
+
+impl PaymentRole {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Deposit => "deposit",
+            Self::Balance => "balance",
+            Self::Unspecified => "unspecified",
+        }
+    }
+
+    /// Reads a role name in either naming scheme.
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "full_payment" | "full" => Some(Self::Full),
+            "deposit" => Some(Self::Deposit),
+            "final_payment" | "balance" => Some(Self::Balance),
+            _ => None,
+        }
+    }
 }
 
 /// An order payment that succeeded (`checkout.session.completed`, `payment_intent.succeeded`).
@@ -96,8 +122,20 @@ pub struct PaymentSucceeded {
     pub amount_cents: i64,
     /// ISO currency, lower case.
     pub currency: String,
-    /// Deposit, balance or full.
-    pub kind: PaymentKind,
+    /// Deposit, balance, full or unspecified.
+    pub role: PaymentRole,
+}
+
+/// A payment whose metadata names a role we do not know: stored, counted, alerted, the order
+/// left alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRole {
+    /// Our order id.
+    pub order_id: String,
+    /// The payment intent.
+    pub payment_intent: String,
+    /// The role as sent (truncated).
+    pub role: String,
 }
 
 /// `payment_intent.payment_failed` for an order.
@@ -109,6 +147,42 @@ pub struct PaymentFailed {
     pub payment_intent: String,
     /// Stripe's decline code or error code, if any (no message text: it may echo input).
     pub reason: String,
+}
+
+/// `charge.refunded`: the charge's cumulative refunded amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundChange {
+    /// `ch_...`.
+    pub charge: String,
+    /// The payment intent charged (finds the order through its payment record).
+    pub payment_intent: Option<String>,
+    /// `metadata.order_id` of the charge, when set.
+    pub order_id: Option<String>,
+    /// Refunded so far on this charge (cumulative, only grows), minor unit.
+    pub refunded_cents: i64,
+    /// ISO currency, lower case.
+    pub currency: String,
+}
+
+/// `charge.dispute.created` / `charge.dispute.closed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeChange {
+    /// `dp_...`.
+    pub dispute: String,
+    /// The disputed payment intent.
+    pub payment_intent: Option<String>,
+    /// `metadata.order_id` of the dispute, when set.
+    pub order_id: Option<String>,
+    /// Disputed amount, minor unit.
+    pub amount_cents: i64,
+    /// ISO currency, lower case.
+    pub currency: String,
+    /// Stripe status (`needs_response`, `won`, `lost`, ...).
+    pub status: String,
+    /// Stripe's reason code (`fraudulent`, ...).
+    pub reason: String,
+    /// `charge.dispute.closed`.
+    pub closed: bool,
 }
 
 /// Which subscription event.
@@ -189,8 +263,14 @@ pub struct InvoiceChange {
 pub enum StripeEvent {
     /// An order payment succeeded.
     PaymentSucceeded(PaymentSucceeded),
+    /// An order payment succeeded with a role we do not know.
+    UnknownRole(UnknownRole),
     /// An order payment failed.
     PaymentFailed(PaymentFailed),
+    /// A charge was refunded (fully or partly).
+    Refund(RefundChange),
+    /// A dispute was opened or closed.
+    Dispute(DisputeChange),
     /// A subscription changed.
     Subscription(SubscriptionChange),
     /// An invoice was paid or failed.
@@ -201,32 +281,38 @@ pub enum StripeEvent {
     Unhandled,
 }
 
-/// Every event type with an effect.
-pub const HANDLED_TYPES: [&str; 8] = [
-    "checkout.session.completed",
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "invoice.paid",
-    "invoice.payment_failed",
+/// Reads the fields one event type's effects use from `data.object`.
+type Extractor = fn(&Value) -> Result<StripeEvent, ParseError>;
+
+/// Every event type with an effect and its reader: the one list the parser, the README
+/// check and the local stack's samples use.
+pub const HANDLED: [(&str, Extractor); 11] = [
+    ("checkout.session.completed", checkout_completed),
+    ("payment_intent.succeeded", payment_intent_succeeded),
+    ("payment_intent.payment_failed", payment_intent_failed),
+    ("charge.refunded", charge_refunded),
+    ("charge.dispute.created", dispute_created),
+    ("charge.dispute.closed", dispute_closed),
+    ("customer.subscription.created", subscription_created),
+    ("customer.subscription.updated", subscription_updated),
+    ("customer.subscription.deleted", subscription_deleted),
+    ("invoice.paid", invoice_paid),
+    ("invoice.payment_failed", invoice_payment_failed),
 ];
+
+/// The handled event types, in [`HANDLED`] order.
+pub fn handled_types() -> impl Iterator<Item = &'static str> {
+    HANDLED.iter().map(|(name, _)| *name)
+}
 
 /// Reads the fields the effects of `envelope`'s type use.
 pub fn extract(envelope: &Envelope) -> Result<StripeEvent, ParseError> {
-    let o = &envelope.object;
-    match envelope.event_type.as_str() {
-        "checkout.session.completed" => checkout_completed(o),
-        "payment_intent.succeeded" => payment_intent_succeeded(o),
-        "payment_intent.payment_failed" => payment_intent_failed(o),
-        "customer.subscription.created" => subscription(o, SubscriptionEventKind::Created),
-        "customer.subscription.updated" => subscription(o, SubscriptionEventKind::Updated),
-        "customer.subscription.deleted" => subscription(o, SubscriptionEventKind::Deleted),
-        "invoice.paid" => invoice(o, InvoiceEventKind::Paid),
-        "invoice.payment_failed" => invoice(o, InvoiceEventKind::PaymentFailed),
-        _ => Ok(StripeEvent::Unhandled),
-    }
+    HANDLED
+        .iter()
+        .find(|(name, _)| *name == envelope.event_type)
+        .map_or(Ok(StripeEvent::Unhandled), |(_, read)| {
+            read(&envelope.object)
+        })
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -262,13 +348,44 @@ fn amount(v: &Value, key: &str) -> Result<i64, ParseError> {
         .ok_or_else(|| missing(key))
 }
 
-fn payment_kind(o: &Value) -> Result<PaymentKind, ParseError> {
-    match str_at(o, &["metadata", "payment_kind"]) {
-        None | Some("full") => Ok(PaymentKind::Full),
-        Some("deposit") => Ok(PaymentKind::Deposit),
-        Some("balance") => Ok(PaymentKind::Balance),
-        Some(_) => Err(missing("metadata.payment_kind")),
+fn currency(v: &Value) -> Result<String, ParseError> {
+    Ok(required_str(v, &["currency"])?.to_ascii_lowercase())
+}
+
+/// The role in the metadata: `Ok(role)`, or `Err(raw)` for a name we do not know (or the two
+/// keys disagreeing).
+fn payment_role(o: &Value) -> Result<PaymentRole, String> {
+    let theirs = str_at(o, &["metadata", "payment_type"]);
+    let ours = str_at(o, &["metadata", "payment_kind"]);
+    let read = |raw: &str| PaymentRole::parse(raw).ok_or_else(|| raw.chars().take(64).collect::<String>());
+    match (theirs.map(read).transpose()?, ours.map(read).transpose()?) {
+        (Some(a), Some(b)) if a != b => Err(format!("{}/{}", a.as_str(), b.as_str())),
+        (Some(role), _) | (None, Some(role)) => Ok(role),
+        (None, None) => Ok(PaymentRole::Unspecified),
     }
+}
+
+fn payment(
+    o: &Value,
+    order_id: &str,
+    payment_intent: String,
+    amount_cents: i64,
+) -> Result<StripeEvent, ParseError> {
+    let currency = currency(o)?;
+    Ok(match payment_role(o) {
+        Ok(role) => StripeEvent::PaymentSucceeded(PaymentSucceeded {
+            order_id: order_id.to_owned(),
+            payment_intent,
+            amount_cents,
+            currency,
+            role,
+        }),
+        Err(role) => StripeEvent::UnknownRole(UnknownRole {
+            order_id: order_id.to_owned(),
+            payment_intent,
+            role,
+        }),
+    })
 }
 
 fn checkout_completed(o: &Value) -> Result<StripeEvent, ParseError> {
@@ -282,13 +399,8 @@ fn checkout_completed(o: &Value) -> Result<StripeEvent, ParseError> {
         Some(_) => return Ok(StripeEvent::NoEffect("checkout session not paid yet")),
         None => return Err(missing("payment_status")),
     }
-    Ok(StripeEvent::PaymentSucceeded(PaymentSucceeded {
-        order_id: order_id.to_owned(),
-        payment_intent: id_at(o, "payment_intent").ok_or_else(|| missing("payment_intent"))?,
-        amount_cents: amount(o, "amount_total")?,
-        currency: required_str(o, &["currency"])?.to_ascii_lowercase(),
-        kind: payment_kind(o)?,
-    }))
+    let payment_intent = id_at(o, "payment_intent").ok_or_else(|| missing("payment_intent"))?;
+    payment(o, order_id, payment_intent, amount(o, "amount_total")?)
 }
 
 fn payment_intent_succeeded(o: &Value) -> Result<StripeEvent, ParseError> {
@@ -298,13 +410,7 @@ fn payment_intent_succeeded(o: &Value) -> Result<StripeEvent, ParseError> {
     let amount_cents = int_at(o, "amount_received")
         .filter(|a| *a > 0)
         .map_or_else(|| amount(o, "amount"), Ok)?;
-    Ok(StripeEvent::PaymentSucceeded(PaymentSucceeded {
-        order_id: order_id.to_owned(),
-        payment_intent: required_str(o, &["id"])?,
-        amount_cents,
-        currency: required_str(o, &["currency"])?.to_ascii_lowercase(),
-        kind: payment_kind(o)?,
-    }))
+    payment(o, order_id, required_str(o, &["id"])?, amount_cents)
 }
 
 fn payment_intent_failed(o: &Value) -> Result<StripeEvent, ParseError> {
@@ -321,7 +427,46 @@ fn payment_intent_failed(o: &Value) -> Result<StripeEvent, ParseError> {
     }))
 }
 
-fn subscription(o: &Value, kind: SubscriptionEventKind) -> Result<StripeEvent, ParseError> {
+fn charge_refunded(o: &Value) -> Result<StripeEvent, ParseError> {
+    Ok(StripeEvent::Refund(RefundChange {
+        charge: required_str(o, &["id"])?,
+        payment_intent: id_at(o, "payment_intent"),
+        order_id: str_at(o, &["metadata", "order_id"]).map(str::to_owned),
+        refunded_cents: amount(o, "amount_refunded")?,
+        currency: currency(o)?,
+    }))
+}
+
+fn dispute(o: &Value, closed: bool) -> Result<StripeEvent, ParseError> {
+    Ok(StripeEvent::Dispute(DisputeChange {
+        dispute: required_str(o, &["id"])?,
+        payment_intent: id_at(o, "payment_intent"),
+        order_id: str_at(o, &["metadata", "order_id"]).map(str::to_owned),
+        amount_cents: amount(o, "amount")?,
+        currency: currency(o)?,
+        status: required_str(o, &["status"])?.chars().take(32).collect(),
+        reason: str_at(o, &["reason"])
+            .unwrap_or("unknown")
+            .chars()
+            .take(32)
+            .collect(),
+        closed,
+    }))
+}
+
+fn dispute_created(o: &Value) -> Result<StripeEvent, ParseError> {
+    dispute(o, false)
+}
+
+fn dispute_closed(o: &Value) -> Result<StripeEvent, ParseError> {
+    dispute(o, true)
+}
+
+/// The subscription fields of a subscription object (also what the Stripe API returns).
+pub fn subscription_state(
+    o: &Value,
+    kind: SubscriptionEventKind,
+) -> Result<SubscriptionChange, ParseError> {
     let first_item = o
         .get("items")
         .and_then(|i| i.get("data"))
@@ -335,7 +480,7 @@ fn subscription(o: &Value, kind: SubscriptionEventKind) -> Result<StripeEvent, P
         SubscriptionEventKind::Deleted => "canceled".to_owned(),
         _ => required_str(o, &["status"])?,
     };
-    Ok(StripeEvent::Subscription(SubscriptionChange {
+    Ok(SubscriptionChange {
         kind,
         subscription_id: required_str(o, &["id"])?,
         customer: id_at(o, "customer").ok_or_else(|| missing("customer"))?,
@@ -346,7 +491,27 @@ fn subscription(o: &Value, kind: SubscriptionEventKind) -> Result<StripeEvent, P
             .get("cancel_at_period_end")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-    }))
+    })
+}
+
+fn subscription_created(o: &Value) -> Result<StripeEvent, ParseError> {
+    subscription_state(o, SubscriptionEventKind::Created).map(StripeEvent::Subscription)
+}
+
+fn subscription_updated(o: &Value) -> Result<StripeEvent, ParseError> {
+    subscription_state(o, SubscriptionEventKind::Updated).map(StripeEvent::Subscription)
+}
+
+fn subscription_deleted(o: &Value) -> Result<StripeEvent, ParseError> {
+    subscription_state(o, SubscriptionEventKind::Deleted).map(StripeEvent::Subscription)
+}
+
+fn invoice_paid(o: &Value) -> Result<StripeEvent, ParseError> {
+    invoice(o, InvoiceEventKind::Paid)
+}
+
+fn invoice_payment_failed(o: &Value) -> Result<StripeEvent, ParseError> {
+    invoice(o, InvoiceEventKind::PaymentFailed)
 }
 
 fn invoice(o: &Value, kind: InvoiceEventKind) -> Result<StripeEvent, ParseError> {
@@ -369,7 +534,7 @@ fn invoice(o: &Value, kind: InvoiceEventKind) -> Result<StripeEvent, ParseError>
         subscription_id,
         attempt_count,
         amount_cents: amount(o, amount_key)?,
-        currency: required_str(o, &["currency"])?.to_ascii_lowercase(),
+        currency: currency(o)?,
         customer_email: str_at(o, &["customer_email"]).map(str::to_owned),
         customer_name: str_at(o, &["customer_name"]).map(str::to_owned),
     }))
@@ -428,7 +593,7 @@ mod tests {
                 payment_intent: "pi_1".into(),
                 amount_cents: 5000,
                 currency: "usd".into(),
-                kind: PaymentKind::Deposit,
+                role: PaymentRole::Deposit,
             })
         );
         let unpaid = envelope(
@@ -444,7 +609,14 @@ mod tests {
             json!({"payment_status": "paid", "amount_total": 1, "currency": "usd", "payment_intent": "pi",
                    "metadata": {"order_id": "o", "payment_kind": "tip"}}),
         );
-        assert!(extract(&bad_kind).is_err());
+        assert_eq!(
+            extract(&bad_kind).unwrap(),
+            StripeEvent::UnknownRole(UnknownRole {
+                order_id: "o".into(),
+                payment_intent: "pi".into(),
+                role: "tip".into(),
+            })
+        );
     }
 
     #[test]
@@ -483,6 +655,60 @@ mod tests {
     }
 
     #[test]
+    fn roles_are_read_in_both_naming_schemes() {
+        let role = |metadata: Value| {
+            let e = envelope(
+                "payment_intent.succeeded",
+                json!({"id": "pi_1", "amount": 5001, "currency": "usd", "metadata": metadata}),
+            );
+            match extract(&e).unwrap() {
+                StripeEvent::PaymentSucceeded(p) => Ok(p.role),
+                StripeEvent::UnknownRole(u) => Err(u.role),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(role(json!({"order_id": "o", "payment_type": "deposit"})), Ok(PaymentRole::Deposit));
+        assert_eq!(role(json!({"order_id": "o", "payment_type": "full_payment"})), Ok(PaymentRole::Full));
+        assert_eq!(role(json!({"order_id": "o", "payment_type": "final_payment"})), Ok(PaymentRole::Balance));
+        assert_eq!(role(json!({"order_id": "o", "payment_kind": "balance"})), Ok(PaymentRole::Balance));
+        assert_eq!(role(json!({"order_id": "o"})), Ok(PaymentRole::Unspecified));
+        assert_eq!(role(json!({"order_id": "o", "payment_type": "tip"})), Err("tip".into()));
+        assert_eq!(
+            role(json!({"order_id": "o", "payment_type": "deposit", "payment_kind": "full"})),
+            Err("deposit/full".into())
+        );
+    }
+
+    #[test]
+    fn refunds_and_disputes_read_their_charge_and_intent() {
+        let refund = envelope(
+            "charge.refunded",
+            json!({"id": "ch_1", "payment_intent": "pi_1", "amount": 5001, "amount_refunded": 2000,
+                   "currency": "USD", "metadata": {"order_id": "ord_1"}, "refunded": false}),
+        );
+        assert_eq!(
+            extract(&refund).unwrap(),
+            StripeEvent::Refund(RefundChange {
+                charge: "ch_1".into(),
+                payment_intent: Some("pi_1".into()),
+                order_id: Some("ord_1".into()),
+                refunded_cents: 2000,
+                currency: "usd".into(),
+            })
+        );
+        let dispute = envelope(
+            "charge.dispute.closed",
+            json!({"id": "dp_1", "charge": "ch_1", "payment_intent": {"id": "pi_1"}, "amount": 5001,
+                   "currency": "usd", "status": "lost", "reason": "fraudulent"}),
+        );
+        let StripeEvent::Dispute(d) = extract(&dispute).unwrap() else {
+            panic!()
+        };
+        assert_eq!((d.dispute.as_str(), d.payment_intent.as_deref(), d.closed), ("dp_1", Some("pi_1"), true));
+        assert_eq!(extract(&envelope("charge.refunded", json!({"id": "ch_1"}))), Err(missing("amount_refunded")));
+    }
+
+    #[test]
     fn invoice_subscription_from_old_and_new_shapes() {
         let old = envelope(
             "invoice.payment_failed",
@@ -507,7 +733,7 @@ mod tests {
 
     #[test]
     fn unknown_types_are_unhandled() {
-        let e = envelope("charge.refunded", json!({"id": "ch_1"}));
+        let e = envelope("charge.captured", json!({"id": "ch_1"}));
         assert_eq!(extract(&e).unwrap(), StripeEvent::Unhandled);
     }
 }

@@ -14,9 +14,10 @@ use shared::claims::DynamoClaimStore;
 use shared::queue::SqsQueue;
 use shared::testing::fixtures::{moto as aws, table};
 use stripe_webhook::billing::{
-    Applied, BillingStore, CustomerLink, DynamoBillingStore, EventFailure, MemoryBillingStore,
-    Order, OrderStatus, Payment, Subscription, UnparsedEvent,
+    AUTHORITATIVE_RANK, Applied, BillingStore, CustomerLink, DynamoBillingStore, EventFailure,
+    MemoryBillingStore, Order, OrderStatus, Payment, Subscription, UnparsedEvent,
 };
+use stripe_webhook::ledger::{PaymentLine, RefundLine};
 
 async fn dynamo() -> Arc<dyn BillingStore> {
     let config = aws().await;
@@ -45,7 +46,7 @@ fn sub(created: i64, rank: u8, status: &str) -> Subscription {
     }
 }
 
-async fn orders_move_only_from_the_expected_status(store: Arc<dyn BillingStore>) {
+async fn orders_move_only_from_the_version_read(store: Arc<dyn BillingStore>) {
     let order = Order::pending("ord_c", 10_000, "usd", "c@example.com", "Cee");
     assert_eq!(store.create_order(&order).await.unwrap(), Applied::Changed);
     assert_eq!(
@@ -53,36 +54,54 @@ async fn orders_move_only_from_the_expected_status(store: Arc<dyn BillingStore>)
         Applied::Unchanged
     );
     assert_eq!(store.order("ord_c").await.unwrap(), Some(order.clone()));
-    let mut deposit = order.clone();
-    deposit.status = OrderStatus::DepositPaid;
-    deposit.paid_cents = 3_000;
-    deposit.balance_cents = 7_000;
-    deposit.deposit_payment_intent = Some("pi_d".into());
+    let line = |amount, role: &str| PaymentLine {
+        amount_cents: amount,
+        currency: "usd".into(),
+        role: role.into(),
+    };
+    let deposit = order.with_payment("pi_d", line(3_000, "deposit")).unwrap();
     assert_eq!(
-        store
-            .transition_order(OrderStatus::Pending, &deposit)
-            .await
-            .unwrap(),
-        Applied::Changed
+        (deposit.status, deposit.version),
+        (OrderStatus::DepositPaid, 1)
     );
+    assert_eq!(store.save_order(0, &deposit).await.unwrap(), Applied::Changed);
+    // A second writer that read version 0 loses.
+    let other = order.with_payment("pi_x", line(10_000, "full")).unwrap();
+    assert_eq!(store.save_order(0, &other).await.unwrap(), Applied::Unchanged);
+    assert_eq!(store.order("ord_c").await.unwrap(), Some(deposit.clone()));
+    let paid = deposit
+        .with_payment("pi_b", line(7_000, "balance"))
+        .unwrap()
+        .with_refund(
+            "ch_1",
+            RefundLine {
+                payment_intent: Some("pi_b".into()),
+                refunded_cents: 1_000,
+                currency: "usd".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(store.save_order(1, &paid).await.unwrap(), Applied::Changed);
+    let stored = store.order("ord_c").await.unwrap().unwrap();
+    assert_eq!(stored, paid);
     assert_eq!(
-        store
-            .transition_order(OrderStatus::Pending, &deposit)
-            .await
-            .unwrap(),
-        Applied::Unchanged
+        (stored.status, stored.paid_cents, stored.refunded_cents, stored.version),
+        (OrderStatus::PartiallyRefunded, 10_000, 1_000, 3)
     );
-    assert_eq!(store.order("ord_c").await.unwrap(), Some(deposit));
     let mut ghost = order.clone();
     ghost.id = "ord_none".into();
-    assert_eq!(
-        store
-            .transition_order(OrderStatus::Pending, &ghost)
-            .await
-            .unwrap(),
-        Applied::Unchanged
-    );
+    assert_eq!(store.save_order(0, &ghost).await.unwrap(), Applied::Unchanged);
     assert_eq!(store.order("ord_none").await.unwrap(), None);
+}
+
+async fn the_reconcile_checkpoint_only_moves_forward(store: Arc<dyn BillingStore>) {
+    assert_eq!(store.reconcile_checkpoint().await.unwrap(), None);
+    assert_eq!(store.advance_checkpoint(T0).await.unwrap(), Applied::Changed);
+    assert_eq!(store.advance_checkpoint(T0 - 5).await.unwrap(), Applied::Unchanged);
+    assert_eq!(store.advance_checkpoint(T0).await.unwrap(), Applied::Unchanged);
+    assert_eq!(store.reconcile_checkpoint().await.unwrap(), Some(T0));
+    assert_eq!(store.advance_checkpoint(T0 + 9).await.unwrap(), Applied::Changed);
+    assert_eq!(store.reconcile_checkpoint().await.unwrap(), Some(T0 + 9));
 }
 
 async fn payments_are_recorded_once(store: Arc<dyn BillingStore>) {
@@ -135,19 +154,20 @@ async fn subscriptions_keep_the_newest_state_and_never_revive(store: Arc<dyn Bil
             .unwrap(),
         Applied::Unchanged
     );
+    // State read from the Stripe API outranks every event of its second.
     assert_eq!(
         store
-            .set_subscription_status("sub_c", "past_due", 19)
-            .await
-            .unwrap(),
-        Applied::Unchanged
-    );
-    assert_eq!(
-        store
-            .set_subscription_status("sub_c", "past_due", 25)
+            .upsert_subscription(&sub(20, AUTHORITATIVE_RANK, "past_due"))
             .await
             .unwrap(),
         Applied::Changed
+    );
+    assert_eq!(
+        store
+            .upsert_subscription(&sub(20, 2, "canceled"))
+            .await
+            .unwrap(),
+        Applied::Unchanged
     );
     assert_eq!(
         store.subscription("sub_c").await.unwrap().unwrap().status,
@@ -169,7 +189,7 @@ async fn subscriptions_keep_the_newest_state_and_never_revive(store: Arc<dyn Bil
     );
     assert_eq!(
         store
-            .set_subscription_status("sub_c", "active", 50)
+            .upsert_subscription(&sub(50, AUTHORITATIVE_RANK, "active"))
             .await
             .unwrap(),
         Applied::Unchanged
@@ -177,13 +197,6 @@ async fn subscriptions_keep_the_newest_state_and_never_revive(store: Arc<dyn Bil
     assert_eq!(
         store.subscription("sub_c").await.unwrap(),
         Some(sub(30, 2, "canceled"))
-    );
-    assert_eq!(
-        store
-            .set_subscription_status("sub_none", "active", 50)
-            .await
-            .unwrap(),
-        Applied::Unchanged
     );
     assert_eq!(store.subscription("sub_none").await.unwrap(), None);
 }
@@ -265,7 +278,8 @@ macro_rules! contract {
     };
 }
 
-contract!(orders_move_only_from_the_expected_status);
+contract!(orders_move_only_from_the_version_read);
+contract!(the_reconcile_checkpoint_only_moves_forward);
 contract!(payments_are_recorded_once);
 contract!(subscriptions_keep_the_newest_state_and_never_revive);
 contract!(customers_unparsed_and_failures_round_trip);

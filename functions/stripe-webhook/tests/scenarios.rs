@@ -341,7 +341,7 @@ async fn unknown_customer_is_looked_up_recorded_alerted_and_retried() {
     assert_eq!(h.sink.total(Metric::StripeUnknownCustomer), 2.0);
     assert!(h.billing.subscription("sub_9").await.unwrap().is_none());
     // The customer gets metadata.user_id on Stripe; the next retry maps and caches it.
-    h.directory.insert("cus_new", "usr_9");
+    h.stripe.insert_customer("cus_new", "usr_9");
     assert_eq!(h.deliver_signed(&body).await, 200);
     assert_eq!(
         h.billing

@@ -15,8 +15,8 @@ use shared::dynamo_item::{Item, get_i64, get_s, n, opt_i64, opt_s, s};
 use shared::timeout::{Budget, within};
 
 use super::{
-    Applied, BillingStore, CustomerLink, EventFailure, Order, OrderStatus, Payment, StoreError,
-    Subscription, UnparsedEvent,
+    Applied, BillingStore, CustomerLink, EventFailure, Ledger, Order, OrderStatus, Payment,
+    StoreError, Subscription, UnparsedEvent,
 };
 
 const DEP: &str = "dynamodb";
@@ -49,6 +49,9 @@ fn unparsed_key(id: &str) -> AttributeValue {
 fn failure_key(id: &str) -> AttributeValue {
     s(format!("stripe-event-failed#{id}"))
 }
+fn checkpoint_key() -> AttributeValue {
+    s("stripe-reconcile#checkpoint")
+}
 
 fn opt_string(item: &Item, name: &str) -> Option<String> {
     opt_s(item, name)
@@ -77,10 +80,37 @@ fn order_from(item: &Item) -> Result<Order, StoreError> {
         customer_name: get_s(item, "customer_name")?,
         paid_cents: get_i64(item, "paid_cents")?,
         balance_cents: get_i64(item, "balance_cents")?,
-        deposit_payment_intent: opt_string(item, "deposit_payment_intent"),
-        paid_payment_intent: opt_string(item, "paid_payment_intent"),
+        refunded_cents: opt_i64(item, "refunded_cents").unwrap_or(0),
+        disputed: bool_attr(item, "disputed"),
         failure_reason: opt_string(item, "failure_reason"),
+        ledger: opt_string(item, "ledger")
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("order ledger: {e}")))?
+            .unwrap_or_default(),
+        version: u64::try_from(opt_i64(item, "version").unwrap_or(0))
+            .map_err(|_| StoreError::Corrupt("order version".into()))?,
     })
+}
+
+fn ledger_attr(ledger: &Ledger) -> Result<AttributeValue, StoreError> {
+    serde_json::to_string(ledger)
+        .map(s)
+        .map_err(|e| StoreError::Corrupt(format!("order ledger: {e}")))
+}
+
+/// The payment fields of an order, written by `create_order` and `save_order`.
+fn payment_fields(order: &Order) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
+    Ok(vec![
+        ("status", s(order.status.as_str())),
+        ("paid_cents", n(order.paid_cents)),
+        ("balance_cents", n(order.balance_cents)),
+        ("refunded_cents", n(order.refunded_cents)),
+        ("disputed", AttributeValue::Bool(order.disputed)),
+        ("failure_reason", opt_attr(order.failure_reason.as_ref())),
+        ("ledger", ledger_attr(&order.ledger)?),
+        ("version", n(order.version)),
+    ])
 }
 
 fn subscription_from(item: &Item) -> Result<Subscription, StoreError> {
@@ -210,48 +240,53 @@ impl BillingStore for DynamoBillingStore {
         let mut item = Item::new();
         item.insert("pk".into(), order_key(&order.id));
         item.insert("order_id".into(), s(&order.id));
-        item.insert("status".into(), s(order.status.as_str()));
         item.insert("total_cents".into(), n(order.total_cents));
         item.insert("currency".into(), s(&order.currency));
         item.insert("customer_email".into(), s(&order.customer_email));
         item.insert("customer_name".into(), s(&order.customer_name));
-        item.insert("paid_cents".into(), n(order.paid_cents));
-        item.insert("balance_cents".into(), n(order.balance_cents));
-        for (name, value) in [
-            ("deposit_payment_intent", &order.deposit_payment_intent),
-            ("paid_payment_intent", &order.paid_payment_intent),
-            ("failure_reason", &order.failure_reason),
-        ] {
-            if let Some(v) = value {
-                item.insert(name.into(), s(v));
-            }
+        for (name, value) in payment_fields(order)? {
+            item.insert(name.into(), value);
         }
         self.put_if(item, "attribute_not_exists(pk)", &[], vec![])
             .await
     }
 
-    async fn transition_order(
+    async fn save_order(
         &self,
-        from: OrderStatus,
+        expected_version: u64,
         next: &Order,
     ) -> Result<Applied, StoreError> {
-        self.update_if(
-            order_key(&next.id),
-            "SET #st = :to, paid_cents = :paid, balance_cents = :balance, \
-             deposit_payment_intent = :dpi, paid_payment_intent = :ppi, failure_reason = :fr",
-            "#st = :from",
-            &[("#st", "status")],
-            vec![
-                (":from", s(from.as_str())),
-                (":to", s(next.status.as_str())),
-                (":paid", n(next.paid_cents)),
-                (":balance", n(next.balance_cents)),
-                (":dpi", opt_attr(next.deposit_payment_intent.as_ref())),
-                (":ppi", opt_attr(next.paid_payment_intent.as_ref())),
-                (":fr", opt_attr(next.failure_reason.as_ref())),
-            ],
-        )
-        .await
+        let fields = payment_fields(next)?;
+        let names: Vec<(String, &str)> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (format!("#f{i}"), *name))
+            .collect();
+        let update = format!(
+            "SET {}",
+            (0..fields.len())
+                .map(|i| format!("#f{i} = :f{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let placeholders: Vec<String> = (0..fields.len()).map(|i| format!(":f{i}")).collect();
+        let mut values: Vec<(&str, AttributeValue)> = placeholders
+            .iter()
+            .map(String::as_str)
+            .zip(fields.into_iter().map(|(_, v)| v))
+            .collect();
+        values.push((":expected", n(expected_version)));
+        let mut name_refs: Vec<(&str, &str)> =
+            names.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        name_refs.push(("#ver", "version"));
+        // Orders created before versions existed have none: version 0.
+        let condition = if expected_version == 0 {
+            "attribute_exists(pk) AND (attribute_not_exists(#ver) OR #ver = :expected)"
+        } else {
+            "attribute_exists(pk) AND #ver = :expected"
+        };
+        self.update_if(order_key(&next.id), &update, condition, &name_refs, values)
+            .await
     }
 
     async fn record_payment(&self, payment: &Payment) -> Result<Applied, StoreError> {
@@ -315,32 +350,6 @@ impl BillingStore for DynamoBillingStore {
                 (":canceled", s("canceled")),
                 (":created", n(sub.event_created)),
                 (":rank", n(sub.event_rank)),
-            ],
-        )
-        .await
-    }
-
-    async fn set_subscription_status(
-        &self,
-        id: &str,
-        status: &str,
-        event_created: i64,
-    ) -> Result<Applied, StoreError> {
-        self.update_if(
-            subscription_key(id),
-            "SET #st = :status, #ec = :created, #rank = :rank",
-            "attribute_exists(pk) AND #st <> :canceled AND \
-             (#ec < :created OR (#ec = :created AND #rank < :rank))",
-            &[
-                ("#st", "status"),
-                ("#ec", "event_created"),
-                ("#rank", "event_rank"),
-            ],
-            vec![
-                (":status", s(status)),
-                (":canceled", s("canceled")),
-                (":created", n(event_created)),
-                (":rank", n(1)),
             ],
         )
         .await
@@ -471,5 +480,23 @@ impl BillingStore for DynamoBillingStore {
             last_at: time_attr(&item, "last_at")
                 .ok_or_else(|| StoreError::Corrupt("last_at".into()))?,
         }))
+    }
+
+    async fn reconcile_checkpoint(&self) -> Result<Option<i64>, StoreError> {
+        let Some(item) = self.get(checkpoint_key()).await? else {
+            return Ok(None);
+        };
+        Ok(Some(get_i64(&item, "created")?))
+    }
+
+    async fn advance_checkpoint(&self, created: i64) -> Result<Applied, StoreError> {
+        self.update_if(
+            checkpoint_key(),
+            "SET created = :c",
+            "attribute_not_exists(pk) OR created < :c",
+            &[],
+            vec![(":c", n(created))],
+        )
+        .await
     }
 }

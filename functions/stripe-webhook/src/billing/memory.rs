@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Applied, BillingStore, CustomerLink, EventFailure, Order, OrderStatus, Payment, StoreError,
+    Applied, BillingStore, CustomerLink, EventFailure, Order, Payment, StoreError,
     Subscription, UnparsedEvent, subscription_may_replace,
 };
 
@@ -19,6 +19,7 @@ struct State {
     customers: HashMap<String, CustomerLink>,
     unparsed: HashMap<String, UnparsedEvent>,
     failures: HashMap<String, EventFailure>,
+    checkpoint: Option<i64>,
 }
 
 /// Billing records in maps behind one mutex.
@@ -66,21 +67,23 @@ impl BillingStore for MemoryBillingStore {
         Ok(Applied::Changed)
     }
 
-    async fn transition_order(
+    async fn save_order(
         &self,
-        from: OrderStatus,
+        expected_version: u64,
         next: &Order,
     ) -> Result<Applied, StoreError> {
         let mut state = self.state();
         match state.orders.get_mut(&next.id) {
-            Some(current) if current.status == from => {
+            Some(current) if current.version == expected_version => {
                 // Only the payment fields move; the shop's fields stay as stored.
                 current.status = next.status;
                 current.paid_cents = next.paid_cents;
                 current.balance_cents = next.balance_cents;
-                current.deposit_payment_intent = next.deposit_payment_intent.clone();
-                current.paid_payment_intent = next.paid_payment_intent.clone();
+                current.refunded_cents = next.refunded_cents;
+                current.disputed = next.disputed;
                 current.failure_reason = next.failure_reason.clone();
+                current.ledger = next.ledger.clone();
+                current.version = next.version;
                 Ok(Applied::Changed)
             }
             _ => Ok(Applied::Unchanged),
@@ -111,24 +114,6 @@ impl BillingStore for MemoryBillingStore {
             state.subscriptions.insert(sub.id.clone(), sub.clone());
         }
         Ok(applied(ok))
-    }
-
-    async fn set_subscription_status(
-        &self,
-        id: &str,
-        status: &str,
-        event_created: i64,
-    ) -> Result<Applied, StoreError> {
-        let mut state = self.state();
-        match state.subscriptions.get_mut(id) {
-            Some(stored) if subscription_may_replace(stored, event_created, 1) => {
-                stored.status = status.to_owned();
-                stored.event_created = event_created;
-                stored.event_rank = 1;
-                Ok(Applied::Changed)
-            }
-            _ => Ok(Applied::Unchanged),
-        }
     }
 
     async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
@@ -183,5 +168,18 @@ impl BillingStore for MemoryBillingStore {
 
     async fn failure(&self, event_id: &str) -> Result<Option<EventFailure>, StoreError> {
         Ok(self.state().failures.get(event_id).cloned())
+    }
+
+    async fn reconcile_checkpoint(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.state().checkpoint)
+    }
+
+    async fn advance_checkpoint(&self, created: i64) -> Result<Applied, StoreError> {
+        let mut state = self.state();
+        let forward = state.checkpoint.is_none_or(|c| c < created);
+        if forward {
+            state.checkpoint = Some(created);
+        }
+        Ok(applied(forward))
     }
 }

@@ -1,9 +1,10 @@
 //! The billing store port: orders, payments, subscriptions, the Stripe customer → user map,
 //! stored unparsed events and recorded failures, all in `BillingTable` under pk prefixes:
 //! `order#<id>`, `payment#<payment_intent>`, `subscription#<id>`, `customer#<cus>`,
-//! `stripe-event-unparsed#<event>`, `stripe-event-failed#<event>`.
+//! `stripe-event-unparsed#<event>`, `stripe-event-failed#<event>`, and the reconciliation
+//! checkpoint `stripe-reconcile#checkpoint`.
 //!
-//! Every write that changes state is conditional (on the state read, or on the event's
+//! Every write that changes state is conditional (on the version read, or on the event's
 //! `created` time), so replays and out-of-order deliveries cannot move state backwards.
 
 mod dynamo;
@@ -14,6 +15,7 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use crate::ledger::Ledger;
 pub use self::dynamo::DynamoBillingStore;
 pub use self::memory::MemoryBillingStore;
 pub use shared::store_error::StoreError;
@@ -34,10 +36,16 @@ pub enum OrderStatus {
     Pending,
     /// Deposit paid, balance due.
     DepositPaid,
+    /// Part paid (not only a deposit), balance due.
+    PartiallyPaid,
     /// Paid in full.
     Paid,
-    /// Last payment attempt failed (may still be paid later).
+    /// A payment attempt failed and nothing is paid (may still be paid later).
     Failed,
+    /// Part of what was paid was refunded.
+    PartiallyRefunded,
+    /// Everything paid was refunded.
+    Refunded,
 }
 
 impl OrderStatus {
@@ -46,8 +54,11 @@ impl OrderStatus {
         match self {
             Self::Pending => "pending",
             Self::DepositPaid => "deposit_paid",
+            Self::PartiallyPaid => "partially_paid",
             Self::Paid => "paid",
             Self::Failed => "failed",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Refunded => "refunded",
         }
     }
 
@@ -56,14 +67,18 @@ impl OrderStatus {
         match raw {
             "pending" => Some(Self::Pending),
             "deposit_paid" => Some(Self::DepositPaid),
+            "partially_paid" => Some(Self::PartiallyPaid),
             "paid" => Some(Self::Paid),
             "failed" => Some(Self::Failed),
+            "partially_refunded" => Some(Self::PartiallyRefunded),
+            "refunded" => Some(Self::Refunded),
             _ => None,
         }
     }
 }
 
-/// An order (created by the shop; the webhook only moves its payment state).
+/// An order (created by the shop; the webhook only moves its payment state). The status and
+/// figures are derived from the [`Ledger`] (see [`crate::ledger`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     /// Order id.
@@ -78,16 +93,20 @@ pub struct Order {
     pub customer_email: String,
     /// Name used in emails.
     pub customer_name: String,
-    /// Paid so far.
+    /// Paid so far in the order's currency.
     pub paid_cents: i64,
     /// Still due.
     pub balance_cents: i64,
-    /// Payment intent that paid the deposit.
-    pub deposit_payment_intent: Option<String>,
-    /// Payment intent that completed the payment.
-    pub paid_payment_intent: Option<String>,
-    /// Code of the last payment failure.
+    /// Refunded so far.
+    pub refunded_cents: i64,
+    /// A dispute is open.
+    pub disputed: bool,
+    /// Code of a recorded payment failure.
     pub failure_reason: Option<String>,
+    /// Payments, refunds, disputes and failures, each recorded once.
+    pub ledger: Ledger,
+    /// Bumped by every change; writes are conditional on it.
+    pub version: u64,
 }
 
 impl Order {
@@ -108,9 +127,11 @@ impl Order {
             customer_name: customer_name.into(),
             paid_cents: 0,
             balance_cents: total_cents,
-            deposit_payment_intent: None,
-            paid_payment_intent: None,
+            refunded_cents: 0,
+            disputed: false,
             failure_reason: None,
+            ledger: Ledger::default(),
+            version: 0,
         }
     }
 }
@@ -126,7 +147,7 @@ pub struct Payment {
     pub amount_cents: i64,
     /// ISO currency.
     pub currency: String,
-    /// `full`, `deposit` or `balance`.
+    /// `full`, `deposit`, `balance` or `unspecified`.
     pub kind: String,
     /// The event that recorded it first.
     pub event_id: String,
@@ -151,9 +172,14 @@ pub struct Subscription {
     pub cancel_at_period_end: bool,
     /// `created` of the event that wrote this state.
     pub event_created: i64,
-    /// Tie-break for events of the same second (created < updated < deleted).
+    /// Tie-break for events of the same second (created < updated < deleted < read from the
+    /// Stripe API, [`AUTHORITATIVE_RANK`]).
     pub event_rank: u8,
 }
+
+/// Rank of a subscription state read from the Stripe API: it wins over every event of the
+/// same second, since Stripe created those before we read.
+pub const AUTHORITATIVE_RANK: u8 = 3;
 
 /// A Stripe customer mapped to our user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,12 +235,10 @@ pub trait BillingStore: Send + Sync + fmt::Debug {
     /// Creates an order unless one with the same id exists (shop side, tests, local stack).
     async fn create_order(&self, order: &Order) -> Result<Applied, StoreError>;
 
-    /// Replaces the payment fields of `next.id` only if its status is still `from`.
-    async fn transition_order(
-        &self,
-        from: OrderStatus,
-        next: &Order,
-    ) -> Result<Applied, StoreError>;
+    /// Replaces the payment fields (status, figures, ledger, version) of `next.id` only if
+    /// its stored version is still `expected_version`.
+    async fn save_order(&self, expected_version: u64, next: &Order)
+    -> Result<Applied, StoreError>;
 
     /// Records a payment unless its payment intent is already recorded.
     async fn record_payment(&self, payment: &Payment) -> Result<Applied, StoreError>;
@@ -225,15 +249,6 @@ pub trait BillingStore: Send + Sync + fmt::Debug {
     /// Writes `sub` unless the stored state is newer (by `event_created`, then `event_rank`)
     /// or already `canceled` (a canceled subscription is never revived).
     async fn upsert_subscription(&self, sub: &Subscription) -> Result<Applied, StoreError>;
-
-    /// Sets an existing subscription's status from an invoice event created at
-    /// `event_created`, unless newer state is stored or it is `canceled`.
-    async fn set_subscription_status(
-        &self,
-        id: &str,
-        status: &str,
-        event_created: i64,
-    ) -> Result<Applied, StoreError>;
 
     /// Reads a subscription.
     async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError>;
@@ -258,6 +273,12 @@ pub trait BillingStore: Send + Sync + fmt::Debug {
 
     /// Reads a recorded failure.
     async fn failure(&self, event_id: &str) -> Result<Option<EventFailure>, StoreError>;
+
+    /// `created` of the newest Stripe event reconciliation has finished with.
+    async fn reconcile_checkpoint(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Moves the reconciliation checkpoint forward to `created` (never back).
+    async fn advance_checkpoint(&self, created: i64) -> Result<Applied, StoreError>;
 }
 
 /// Largest body stored inline in an unparsed-event item (DynamoDB items hold 400 KB).

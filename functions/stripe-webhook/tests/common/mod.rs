@@ -21,12 +21,12 @@ use shared::metrics::{MemorySink, Metrics};
 use shared::queue::{EmailQueue, MemoryQueue};
 use shared::store_error::StoreError;
 use stripe_webhook::billing::{
-    Applied, BillingStore, CustomerLink, EventFailure, MemoryBillingStore, Order, OrderStatus,
-    Payment, Subscription, UnparsedEvent,
+    Applied, BillingStore, CustomerLink, EventFailure, MemoryBillingStore, Order, Payment,
+    Subscription, UnparsedEvent,
 };
-use stripe_webhook::directory::MemoryDirectory;
 use stripe_webhook::effects::Ports;
 use stripe_webhook::signature::{Verifier, sign_header};
+use stripe_webhook::stripe_api::{MemoryStripe, StripeApi};
 use stripe_webhook::{App, Settings};
 
 /// The documented test secret (not a real one).
@@ -43,7 +43,8 @@ pub struct Harness {
     pub truth: Arc<dyn BillingStore>,
     pub claims: Arc<dyn ClaimStore>,
     pub queue: Arc<dyn EmailQueue>,
-    pub directory: Arc<MemoryDirectory>,
+    /// Stripe's own state (customers, subscriptions) as the API returns it.
+    pub stripe: Arc<MemoryStripe>,
     pub sink: MemorySink,
 }
 
@@ -91,23 +92,32 @@ impl Harness {
         billing: Arc<dyn BillingStore>,
         queue: Arc<dyn EmailQueue>,
     ) -> Self {
-        let directory = Arc::new(MemoryDirectory::new());
+        let stripe = Arc::new(MemoryStripe::new());
+        Self::build_with_stripe(clock, claims, billing, queue, stripe.clone(), stripe)
+    }
+
+    /// As [`Harness::build`], with the Stripe API port given (e.g. the HTTP adapter pointed
+    /// at a local stand-in); `memory` is where tests put Stripe's objects for the default.
+    pub fn build_with_stripe(
+        clock: ManualClock,
+        claims: Arc<dyn ClaimStore>,
+        billing: Arc<dyn BillingStore>,
+        queue: Arc<dyn EmailQueue>,
+        api: Arc<dyn StripeApi>,
+        memory: Arc<MemoryStripe>,
+    ) -> Self {
         let (metrics, sink) = Metrics::in_memory("stripe-webhook");
-        let app = App {
-            verifier: Verifier::new(
-                vec![Secret::new(SECRET.to_owned())],
-                Verifier::DEFAULT_TOLERANCE,
-            ),
-            ports: Ports {
-                claims: claims.clone(),
-                billing: billing.clone(),
-                queue: queue.clone(),
-                directory: directory.clone(),
-            },
-            metrics,
-            clock: clock.shared(),
-            settings: Settings::default(),
+        let ports = Ports {
+            claims: claims.clone(),
+            billing: billing.clone(),
+            queue: queue.clone(),
+            stripe: api,
         };
+        let verifier = Verifier::new(
+            vec![Secret::new(SECRET.to_owned())],
+            Verifier::DEFAULT_TOLERANCE,
+        );
+        let app = App::build(ports, verifier, Settings::default(), clock.shared(), metrics);
         Self {
             app,
             clock,
@@ -115,7 +125,7 @@ impl Harness {
             billing,
             claims,
             queue,
-            directory,
+            stripe: memory,
             sink,
         }
     }
@@ -278,12 +288,8 @@ impl BillingStore for FaultyBilling {
     async fn create_order(&self, order: &Order) -> Result<Applied, StoreError> {
         self.inner.create_order(order).await
     }
-    async fn transition_order(
-        &self,
-        from: OrderStatus,
-        next: &Order,
-    ) -> Result<Applied, StoreError> {
-        self.plan.run(self.inner.transition_order(from, next)).await
+    async fn save_order(&self, expected: u64, next: &Order) -> Result<Applied, StoreError> {
+        self.plan.run(self.inner.save_order(expected, next)).await
     }
     async fn record_payment(&self, payment: &Payment) -> Result<Applied, StoreError> {
         self.plan.run(self.inner.record_payment(payment)).await
@@ -293,16 +299,6 @@ impl BillingStore for FaultyBilling {
     }
     async fn upsert_subscription(&self, sub: &Subscription) -> Result<Applied, StoreError> {
         self.plan.run(self.inner.upsert_subscription(sub)).await
-    }
-    async fn set_subscription_status(
-        &self,
-        id: &str,
-        status: &str,
-        created: i64,
-    ) -> Result<Applied, StoreError> {
-        self.plan
-            .run(self.inner.set_subscription_status(id, status, created))
-            .await
     }
     async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
         self.inner.subscription(id).await
@@ -327,5 +323,11 @@ impl BillingStore for FaultyBilling {
     }
     async fn failure(&self, id: &str) -> Result<Option<EventFailure>, StoreError> {
         self.inner.failure(id).await
+    }
+    async fn reconcile_checkpoint(&self) -> Result<Option<i64>, StoreError> {
+        self.plan.run(self.inner.reconcile_checkpoint()).await
+    }
+    async fn advance_checkpoint(&self, created: i64) -> Result<Applied, StoreError> {
+        self.plan.run(self.inner.advance_checkpoint(created)).await
     }
 }
