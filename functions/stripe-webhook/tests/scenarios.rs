@@ -124,6 +124,12 @@ async fn hundred_events_three_times_with_ten_percent_store_faults() {
         })
         .await
         .unwrap();
+    for i in 0..10 {
+        // What Stripe's API says after the failed invoice.
+        h.stripe.put_subscription(
+            json!({"id": format!("sub_{i}"), "customer": "cus_known", "status": "past_due"}),
+        );
+    }
     let events = hundred_events();
     let mut pending: Vec<String> = events
         .iter()
@@ -182,7 +188,8 @@ async fn hundred_events_three_times_with_ten_percent_store_faults() {
             .unwrap()
             .unwrap();
         assert_eq!(s.user_id, "usr_1");
-        // invoice.payment_failed (T0-3) is newer than created (T0-30), whatever the order.
+        // invoice.payment_failed (T0-3) reads Stripe's state, which outranks created (T0-30),
+        // whatever the order.
         assert_eq!(s.status, "past_due", "sub_{i}");
     }
     let jobs = h.jobs().await;
@@ -273,7 +280,7 @@ async fn every_order_of_subscription_events_ends_in_the_newest_state() {
             "active",
         ),
     ];
-    // Same second: created < updated < deleted.
+    // Same second: the order cannot decide; Stripe's API says "active".
     let same_second = [
         subscription_event(
             "evt_t_created",
@@ -304,6 +311,8 @@ async fn every_order_of_subscription_events_ends_in_the_newest_state() {
                 })
                 .await
                 .unwrap();
+            h.stripe.put_subscription(json!({"id": "sub_1", "customer": "cus_known",
+                "status": status, "items": {"data": [{"current_period_start": created}]}}));
             for body in &order {
                 assert_eq!(h.deliver_signed(body).await, 200);
             }
@@ -369,12 +378,18 @@ async fn unknown_customer_is_looked_up_recorded_alerted_and_retried() {
 async fn unparsed_event_is_stored_and_a_later_delivery_replays_it() {
     let h = Harness::memory();
     h.seed_fixture_state().await;
-    // A payment_kind this version does not know: authentic, stored raw, 200.
-    let bad = checkout_paid("evt_replay", "ord_1001", "pi_r", 12_000, "layaway");
+    // A paid session without the amount this version needs: authentic, stored raw, 200.
+    let bad = stripe_event(
+        "evt_replay",
+        "checkout.session.completed",
+        T0 - 5,
+        json!({"payment_status": "paid", "currency": "usd", "payment_intent": "pi_r",
+               "metadata": {"order_id": "ord_1001"}}),
+    );
     assert_eq!(h.deliver_signed(&bad).await, 200);
     let stored = h.billing.unparsed("evt_replay").await.unwrap().unwrap();
     assert_eq!(stored.body.as_deref(), Some(bad.as_bytes()));
-    assert!(stored.error.contains("payment_kind"), "{}", stored.error);
+    assert!(stored.error.contains("amount_total"), "{}", stored.error);
     assert_eq!(stored.replayed_at, None);
     assert_eq!(
         h.billing.order("ord_1001").await.unwrap().unwrap().status,
@@ -405,7 +420,7 @@ async fn a_failed_effect_releases_the_claim_and_the_retry_applies_once() {
     let inner = Arc::new(MemoryBillingStore::new());
     let billing = Arc::new(FaultyBilling {
         inner: inner.clone(),
-        // Call 1 = order read, 2 = payment record, 3 = transition: fail the transition.
+        // Call 1 = payment record, 2 = order read, 3 = order write: fail the write.
         plan: FaultPlan::on_calls([3], Fault::Fail(ErrorClass::Transient)),
     });
     let mut h = Harness::build(
