@@ -10,12 +10,12 @@ usage: bundle <command> [flags]
         run the local stack on 127.0.0.1 (default port 3000, memory backend)
   create-user EMAIL [--name NAME]     password read from stdin or a prompt, never an argument
   stripe-send TYPE|FILE [--id EVT]    sign a sample Stripe event and POST it to the stack
-        types: checkout.session.completed, payment_intent.succeeded,
-               payment_intent.payment_failed, invoice.payment_failed,
-               customer.subscription.created
+        types: every event type stripe-webhook handles (see its README)
   run-reminders                       run reminder-cron now
   redrive-dlq                         move the email dead-letter queue back to the queue
   replay-stripe-event EVT_ID          reprocess a stored unparsed or failed Stripe event
+  reconcile-stripe [--since WHEN]     process Stripe events missed here (WHEN: unix seconds or
+                                      RFC 3339; default: the stored checkpoint)
   provision [--prefix P]              create template.yaml's tables and queues at AWS_ENDPOINT_URL
 
   Ops commands talk to the running stack (either backend): --url http://127.0.0.1:3000
@@ -67,6 +67,13 @@ pub enum Command {
     ReplayStripeEvent {
         /// Event id.
         id: String,
+        /// Stack URL.
+        url: Option<String>,
+    },
+    /// Process the Stripe events since a time that were never completed here.
+    ReconcileStripe {
+        /// `--since`, Unix seconds.
+        since: Option<i64>,
         /// Stack URL.
         url: Option<String>,
     },
@@ -219,6 +226,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             a.done(cmd, 1)?;
             Command::ReplayStripeEvent { id, url }
         }
+        "reconcile-stripe" => {
+            let since = a.take("--since").map(|w| since_seconds(&w)).transpose()?;
+            let url = a.take("--url");
+            a.done(cmd, 0)?;
+            Command::ReconcileStripe { since, url }
+        }
         "provision" => {
             let prefix = a.take("--prefix");
             a.done(cmd, 0)?;
@@ -232,6 +245,20 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         }
     };
     Ok(parsed)
+}
+
+/// `--since`: Unix seconds or an RFC 3339 time.
+fn since_seconds(raw: &str) -> Result<i64, String> {
+    raw.parse::<i64>()
+        .ok()
+        .or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(raw)
+                .ok()
+                .map(|t| t.timestamp())
+        })
+        .ok_or_else(|| {
+            format!("--since {raw:?} is not a time; fix: pass Unix seconds or e.g. 2026-01-01T00:00:00Z")
+        })
 }
 
 #[cfg(test)]
@@ -260,6 +287,14 @@ mod tests {
                 url: Some("http://x".into())
             }
         );
+        assert_eq!(
+            parse(&args("reconcile-stripe --since 2026-01-01T00:00:00Z")).unwrap(),
+            Command::ReconcileStripe {
+                since: Some(1_767_225_600),
+                url: None
+            }
+        );
+        assert!(parse(&args("reconcile-stripe --since yesterday")).is_err());
         assert_eq!(parse(&[]).unwrap(), Command::Help);
     }
 

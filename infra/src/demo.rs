@@ -104,6 +104,7 @@ pub async fn seed(ports: &Ports, now: DateTime<Utc>) -> Result<Seeded, String> {
     }
 
     ports
+        .webhook
         .billing
         .link_customer(&CustomerLink {
             customer: CUSTOMER.to_owned(),
@@ -115,13 +116,14 @@ pub async fn seed(ports: &Ports, now: DateTime<Utc>) -> Result<Seeded, String> {
 
     let order = Order::pending(ORDER_ID, ORDER_TOTAL_CENTS, "usd", USER_EMAIL, USER_NAME);
     let created = ports
+        .webhook
         .billing
         .create_order(&order)
         .await
         .map_err(|e| format!("seed order: {e}"))?;
     let state = match created {
         Applied::Changed => "awaiting payment".to_owned(),
-        Applied::Unchanged => match ports.billing.order(ORDER_ID).await {
+        Applied::Unchanged => match ports.webhook.billing.order(ORDER_ID).await {
             Ok(Some(o)) => format!("already there, {}", o.status.as_str()),
             _ => "already there".to_owned(),
         },

@@ -54,6 +54,12 @@ pub async fn replay(id: &str, url: Option<String>) -> Result<(), String> {
     op(url, &format!("/_local/ops/replay/{id}"), Vec::new()).await
 }
 
+/// `reconcile-stripe`.
+pub async fn reconcile_stripe(since: Option<i64>, url: Option<String>) -> Result<(), String> {
+    let body = json!({ "since": since }).to_string().into_bytes();
+    op(url, "/_local/ops/reconcile-stripe", body).await
+}
+
 /// Reads the password: a hidden prompt on a terminal, else the first line of stdin.
 fn read_password() -> Result<String, String> {
     let stdin = std::io::stdin();
@@ -108,7 +114,7 @@ pub async fn stripe_send(
         stripe_samples::event(what, &id, now).ok_or_else(|| {
             format!(
                 "no sample for `{what}` and no such file; fix: use one of {}",
-                stripe_samples::TYPES.join(", ")
+                stripe_samples::types().collect::<Vec<_>>().join(", ")
             )
         })?
     };

@@ -12,14 +12,14 @@ use reminder_cron::appointments::{AppointmentStore, DynamoAppointments, MemoryAp
 use shared::breaker::CircuitBreaker;
 use shared::claims::{ClaimStore, DynamoClaimStore, MemoryClaimStore};
 use shared::clock::SharedClock;
-use shared::config::{Env, take};
+use shared::config::{Env, Secret, take};
 use shared::mailer::{Mailer, MemoryMailer, SesMailer};
 use shared::metrics::Metrics;
 use shared::queue::{EmailQueue, MemoryQueue, SqsQueue};
 use shared::ratelimit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
 use shared::timeout::Budget;
-use stripe_webhook::billing::{BillingStore, DynamoBillingStore, MemoryBillingStore};
-use stripe_webhook::directory::{CustomerDirectory, MemoryDirectory, StripeDirectory};
+use stripe_webhook::billing::MemoryBillingStore;
+use stripe_webhook::stripe_api::MemoryStripe;
 
 use crate::activity::Activity;
 use crate::announce::Announce;
@@ -64,10 +64,8 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     /// Appointments.
     pub appointments: Arc<dyn AppointmentStore>,
-    /// Orders, payments, subscriptions, customers.
-    pub billing: Arc<dyn BillingStore>,
-    /// Stripe customer lookups.
-    pub directory: Arc<dyn CustomerDirectory>,
+    /// stripe-webhook's ports (its billing store is also the demo's and the ops commands').
+    pub webhook: stripe_webhook::Ports,
     /// Email records.
     pub emails: Arc<dyn EmailStore>,
     /// The in-memory email records (memory backend), for the page.
@@ -123,8 +121,15 @@ fn memory(
         MemoryMailer::new([sender_domain(&settings.sender)]).with_outbox(&settings.outbox),
     );
     let emails = Arc::new(MemoryEmailStore::new(clock.clone()));
+    let claims = Arc::new(MemoryClaimStore::new(clock.clone()));
     Ports {
-        claims: Arc::new(MemoryClaimStore::new(clock.clone())),
+        webhook: stripe_webhook::Ports {
+            claims: claims.clone(),
+            billing: Arc::new(MemoryBillingStore::new()),
+            queue: queue.clone(),
+            stripe: Arc::new(MemoryStripe::new()),
+        },
+        claims,
         queue: queue.clone(),
         dead_letters: DeadLetters::Memory(queue),
         mailer: Arc::new(Announce::new(
@@ -137,8 +142,6 @@ fn memory(
         passwords,
         users: Arc::new(MemoryUserStore::new()),
         appointments: Arc::new(MemoryAppointments::default()),
-        billing: Arc::new(MemoryBillingStore::new()),
-        directory: Arc::new(MemoryDirectory::new()),
         emails: emails.clone(),
         memory_emails: Some(emails),
         description: format!(
@@ -161,6 +164,7 @@ struct Names {
     dlq_url: Option<String>,
     redis_url: String,
     stripe_api_key: Option<String>,
+    stripe_api_base: Option<String>,
 }
 
 fn names(mut env: Env) -> Result<Names, String> {
@@ -176,6 +180,7 @@ fn names(mut env: Env) -> Result<Names, String> {
         .unwrap_or_else(|| "by-start-day".into());
     let dlq_url = env.optional("EMAIL_DLQ_URL");
     let stripe_api_key = env.optional("STRIPE_API_KEY");
+    let stripe_api_base = env.optional("STRIPE_API_BASE");
     let fail = |e: shared::config::ConfigError| format!("backend services: {e}; {SERVICES_FIX}");
     env.finish().map_err(fail)?;
     Ok(Names {
@@ -189,7 +194,36 @@ fn names(mut env: Env) -> Result<Names, String> {
         dlq_url,
         redis_url: take(redis_url, "REDIS_URL").map_err(fail)?.expose().clone(),
         stripe_api_key,
+        stripe_api_base,
     })
+}
+
+/// stripe-webhook's ports from its own builder, with the local stack's secrets; without a
+/// Stripe key, Stripe's side (customers, subscriptions, events) is in memory.
+fn webhook_ports(
+    n: &Names,
+    settings: &LocalSettings,
+    aws: &aws_config::SdkConfig,
+    clock: SharedClock,
+) -> Result<stripe_webhook::Ports, String> {
+    let config = stripe_webhook::Config {
+        claims_table: n.claims.clone(),
+        billing_table: n.billing.clone(),
+        email_queue_url: n.queue_url.clone(),
+        webhook_secrets: settings.webhook_secrets.iter().cloned().map(Secret::new).collect(),
+        stripe_api_key: Secret::new(n.stripe_api_key.clone().unwrap_or_default()),
+        stripe_api_base: n.stripe_api_base.clone(),
+        stripe_mode: stripe_webhook::StripeMode::Test,
+        admin_email: settings.admin_email.clone(),
+        tolerance: stripe_webhook::signature::Verifier::DEFAULT_TOLERANCE,
+        budget: stripe_webhook::Settings::default().budget,
+    };
+    let mut ports = stripe_webhook::Ports::from_aws(&config, aws, clock)
+        .map_err(|e| format!("Stripe API client: {e}"))?;
+    if n.stripe_api_key.is_none() {
+        ports.stripe = Arc::new(MemoryStripe::new());
+    }
+    Ok(ports)
 }
 
 /// The dead-letter queue of `queue_url`, from its redrive policy.
@@ -302,10 +336,7 @@ async fn services(
         budget,
         metrics,
     );
-    let directory: Arc<dyn CustomerDirectory> = match &n.stripe_api_key {
-        Some(key) => Arc::new(StripeDirectory::new(key)),
-        None => Arc::new(MemoryDirectory::new()),
-    };
+    let webhook = webhook_ports(&n, settings, &aws, clock.clone())?;
     let queue = Arc::new(SqsQueue::new(sqs.clone(), &n.queue_url));
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "AWS".into());
     Ok(Ports {
@@ -330,8 +361,7 @@ async fn services(
             &n.appointments,
             &n.index,
         )),
-        billing: Arc::new(DynamoBillingStore::new(dynamo.clone(), &n.billing)),
-        directory,
+        webhook,
         emails: Arc::new(DynamoEmailStore::new(dynamo, n.emails, clock.clone())),
         memory_emails: None,
         description: format!(

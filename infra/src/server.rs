@@ -153,6 +153,10 @@ async fn route(
                 ),
             }
         }
+        ("POST", "/_local/ops/reconcile-stripe") => {
+            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            op_answer(stack.reconcile_stripe(value["since"].as_i64()).await)
+        }
         ("POST", p) if p.starts_with("/_local/ops/replay/") => {
             let id = p.trim_start_matches("/_local/ops/replay/");
             op_answer(stack.replay_stripe_event(id).await)

@@ -14,7 +14,6 @@ use shared::config::Secret;
 use shared::deadline::Deadline;
 use shared::metrics::Metrics;
 use shared::retry::Backoff;
-use stripe_webhook::effects::Ports as WebhookPorts;
 use stripe_webhook::signature::{Verifier, sign_header};
 
 use crate::activity::{Activity, ReminderRun, WebhookDelivery};
@@ -68,8 +67,9 @@ impl Stack {
             metrics: metrics("login"),
             settings: login::Settings::default(),
         };
-        let webhook = stripe_webhook::App {
-            verifier: Verifier::new(
+        let webhook = stripe_webhook::App::build(
+            ports.webhook.clone(),
+            Verifier::new(
                 settings
                     .webhook_secrets
                     .iter()
@@ -78,16 +78,13 @@ impl Stack {
                     .collect(),
                 Verifier::DEFAULT_TOLERANCE,
             ),
-            ports: WebhookPorts {
-                claims: ports.claims.clone(),
-                billing: ports.billing.clone(),
-                queue: ports.queue.clone(),
-                directory: ports.directory.clone(),
+            stripe_webhook::Settings {
+                admin_email: settings.admin_email.clone(),
+                ..stripe_webhook::Settings::default()
             },
-            metrics: metrics("stripe-webhook"),
-            clock: clock.clone(),
-            settings: stripe_webhook::Settings::default(),
-        };
+            clock.clone(),
+            metrics("stripe-webhook"),
+        );
         let reminder_deps = reminder_cron::Deps {
             appointments: ports.appointments.clone(),
             claims: ports.claims.clone(),
@@ -265,11 +262,20 @@ impl Stack {
         }
     }
 
+    /// Lists the Stripe events since `since` (else the stored checkpoint) and processes any not
+    /// completed here through the webhook's own claim and effects; answers the counts.
+    pub async fn reconcile_stripe(&self, since: Option<i64>) -> OpResult {
+        let report = stripe_webhook::reconcile::run(&self.webhook, since)
+            .await
+            .map_err(|e| (503, e.to_string()))?;
+        serde_json::to_value(report).map_err(|e| (500, e.to_string()))
+    }
+
     /// Reprocesses a stored unparsed event, or a failed one whose body this stack received,
     /// through the webhook handler (re-signed now with the first secret): the same claim
     /// and effects as a Stripe resend.
     pub async fn replay_stripe_event(&self, event_id: &str) -> OpResult {
-        let billing = &self.ports.billing;
+        let billing = &self.ports.webhook.billing;
         let unparsed = billing
             .unparsed(event_id)
             .await

@@ -5,14 +5,10 @@ use serde_json::{Value, json};
 
 use crate::demo;
 
-/// Event types `stripe-send` can build.
-pub const TYPES: &[&str] = &[
-    "checkout.session.completed",
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "customer.subscription.created",
-    "invoice.payment_failed",
-];
+/// Event types `stripe-send` can build: every type the webhook handles.
+pub fn types() -> impl Iterator<Item = &'static str> {
+    stripe_webhook::event::handled_types()
+}
 
 /// The `data.object` of a sample `event_type`, or `None` for a type without a sample.
 fn object(event_type: &str, created: i64) -> Option<Value> {
@@ -24,30 +20,45 @@ fn object(event_type: &str, created: i64) -> Option<Value> {
             "client_reference_id": demo::ORDER_ID,
             "customer": demo::CUSTOMER,
             "customer_details": { "email": demo::USER_EMAIL, "name": demo::USER_NAME },
-            "metadata": { "order_id": demo::ORDER_ID, "payment_kind": "full" },
+            "metadata": { "order_id": demo::ORDER_ID, "payment_type": "full_payment" },
             "payment_intent": "pi_demo_1001", "payment_status": "paid", "status": "complete",
         }),
         "payment_intent.succeeded" => json!({
             "id": "pi_demo_1001", "object": "payment_intent", "amount": total,
             "amount_received": total, "currency": "usd",
-            "metadata": { "order_id": demo::ORDER_ID }, "status": "succeeded",
+            "metadata": { "order_id": demo::ORDER_ID, "payment_type": "full_payment" },
+            "status": "succeeded",
+        }),
+        "charge.refunded" => json!({
+            "id": "ch_demo_1001", "object": "charge", "amount": total,
+            "amount_refunded": total / 2, "currency": "usd", "payment_intent": "pi_demo_1001",
+            "metadata": { "order_id": demo::ORDER_ID }, "refunded": false,
+        }),
+        "charge.dispute.created" | "charge.dispute.closed" => json!({
+            "id": "dp_demo_1001", "object": "dispute", "amount": total, "currency": "usd",
+            "charge": "ch_demo_1001", "payment_intent": "pi_demo_1001", "reason": "fraudulent",
+            "status": if event_type.ends_with("closed") { "won" } else { "needs_response" },
         }),
         "payment_intent.payment_failed" => json!({
             "id": "pi_demo_failed", "object": "payment_intent", "amount": total, "currency": "usd",
             "last_payment_error": { "code": "card_declined", "decline_code": "insufficient_funds" },
             "metadata": { "order_id": demo::ORDER_ID }, "status": "requires_payment_method",
         }),
-        "customer.subscription.created" => json!({
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted" => json!({
             "id": "sub_demo", "object": "subscription", "customer": demo::CUSTOMER,
-            "status": "active", "cancel_at_period_end": false,
+            "status": if event_type.ends_with("deleted") { "canceled" } else { "active" },
+            "cancel_at_period_end": false,
             "items": { "object": "list", "data": [{
                 "id": "si_demo", "object": "subscription_item",
                 "current_period_start": created, "current_period_end": created + 30 * 86_400,
                 "price": { "id": "price_demo", "object": "price" },
             }]},
         }),
-        "invoice.payment_failed" => json!({
-            "id": "in_demo", "object": "invoice", "amount_due": 1500, "attempt_count": 1,
+        "invoice.paid" | "invoice.payment_failed" => json!({
+            "id": "in_demo", "object": "invoice", "amount_due": 1500, "amount_paid": 1500,
+            "attempt_count": 1,
             "currency": "usd", "customer": demo::CUSTOMER,
             "customer_email": demo::USER_EMAIL, "customer_name": demo::USER_NAME,
             "parent": { "type": "subscription_details",
@@ -94,13 +105,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_sample_type_builds_and_files_unwrap() {
-        for t in TYPES {
+    fn every_handled_type_has_a_sample_the_webhook_reads() {
+        for t in types() {
             let body = event(t, "evt_x", 1_767_225_600).unwrap();
-            let v: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(v["type"], *t);
+            let envelope = stripe_webhook::event::parse_envelope(body.as_bytes()).unwrap();
+            assert_eq!(envelope.event_type, t);
+            let parsed = stripe_webhook::event::extract(&envelope).unwrap();
+            assert!(
+                !matches!(
+                    parsed,
+                    stripe_webhook::event::StripeEvent::NoEffect(_)
+                        | stripe_webhook::event::StripeEvent::Unhandled
+                        | stripe_webhook::event::StripeEvent::UnknownRole(_)
+                ),
+                "{t}: {parsed:?}"
+            );
         }
-        assert!(event("charge.refunded", "evt_x", 0).is_none());
+        assert!(event("charge.captured", "evt_x", 0).is_none());
         let wrapped = json!({ "body": "{\"type\":\"x\"}", "isBase64Encoded": false }).to_string();
         assert_eq!(body_from_file(&wrapped).unwrap(), "{\"type\":\"x\"}");
         assert!(body_from_file("[]").is_err());

@@ -286,6 +286,7 @@ async fn a_failed_stripe_event_is_replayed_through_the_same_path_once() {
     running
         .stack
         .ports
+        .webhook
         .billing
         .create_order(&order)
         .await
