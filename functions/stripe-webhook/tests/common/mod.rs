@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod scenarios;
+pub mod stripe_standin;
 
 use std::sync::Arc;
 use std::time::Duration;
