@@ -304,3 +304,41 @@ async fn fifty_concurrent_deliveries_on_moto() {
     );
     common::scenarios::fifty_concurrent_deliveries(h).await;
 }
+
+/// The money permutation suite on moto: DynamoDB claims and billing with 10% injected faults,
+/// the SQS queue. `cargo nextest run -p stripe-webhook -E 'test(money_permutation)'
+/// --no-capture` prints the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_money_permutation_with_ten_percent_store_faults_on_moto() {
+    use shared::error::ErrorClass;
+    use shared::faults::{Fault, FaultPlan, Faulty};
+    let config = aws().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let claims_table = table(&config, "ClaimsTable").await;
+    let billing_table = table(&config, "BillingTable").await;
+    let queue = shared::testing::fixtures::queue(&config, "EmailDeadLetterQueue").await;
+    let clock = clock_at(T0 + 10);
+    let claims = Arc::new(Faulty::new(
+        DynamoClaimStore::new(dynamo.clone(), claims_table, clock.shared()),
+        FaultPlan::random(0.10, 22, Fault::Fail(ErrorClass::Transient)),
+    ));
+    let truth: Arc<dyn BillingStore> = Arc::new(DynamoBillingStore::new(dynamo, billing_table));
+    let billing = Arc::new(FaultyBilling {
+        inner: truth.clone(),
+        plan: FaultPlan::random(0.10, 23, Fault::Fail(ErrorClass::Transient)),
+    });
+    let mut h = Harness::build(
+        clock.clone(),
+        claims.clone(),
+        billing.clone(),
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&config), queue.url)),
+    );
+    h.truth = truth;
+    let (orders, deliveries, emails) =
+        common::scenarios::every_money_permutation(Arc::new(h), "moto").await;
+    let faults = claims.plan().injected() + billing.plan.injected();
+    println!(
+        "money permutations (moto): orders {orders}, deliveries {deliveries}, faults injected {faults}, emails {emails}"
+    );
+    assert!(faults > 0, "faults must have bitten");
+}
