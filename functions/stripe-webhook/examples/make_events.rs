@@ -1,6 +1,7 @@
 //! Writes `events/stripe-webhook/*.json`: API Gateway HTTP API (v2) events carrying Stripe
 //! payloads signed with the documented test secret `whsec_test_secret` at 2026-01-01T00:00:00Z,
-//! plus `expected.json` (file → status the handler answers, given the state the README lists).
+//! and `functions/stripe-webhook/tests/fixtures/expected_status.json` (file → status the handler
+//! answers, given the state the README lists).
 //!
 //! Run from the repository root: `cargo run -p stripe-webhook --example make_events`.
 
@@ -111,7 +112,7 @@ fn main() {
             "id": "cs_test_deposit", "object": "checkout.session", "mode": "payment",
             "payment_status": "paid", "amount_total": 3000, "currency": "usd",
             "payment_intent": "pi_deposit_1002",
-            "metadata": {"order_id": "ord_1002", "payment_kind": "deposit"}
+            "metadata": {"order_id": "ord_1002", "payment_type": "deposit"}
         }),
     );
     write(
@@ -235,9 +236,79 @@ fn main() {
         200,
     );
 
+    let balance = stripe_event(
+        "evt_pi_final_payment",
+        "payment_intent.succeeded",
+        T - 3,
+        json!({
+            "id": "pi_final_1002", "object": "payment_intent", "amount": 7000, "amount_received": 7000,
+            "currency": "usd", "status": "succeeded",
+            "metadata": {"order_id": "ord_1002", "payment_type": "final_payment"}
+        }),
+    );
+    write(
+        "payment_intent_succeeded_final_payment",
+        api_gateway(&balance, Some(&signed(&balance)), false),
+        200,
+    );
+    let tip = stripe_event(
+        "evt_pi_unknown_role",
+        "payment_intent.succeeded",
+        T - 3,
+        json!({
+            "id": "pi_tip_1003", "object": "payment_intent", "amount": 500, "amount_received": 500,
+            "currency": "usd", "status": "succeeded",
+            "metadata": {"order_id": "ord_1003", "payment_type": "tip"}
+        }),
+    );
+    write(
+        "payment_intent_succeeded_unknown_role",
+        api_gateway(&tip, Some(&signed(&tip)), false),
+        200,
+    );
+    let live = checkout
+        .replace("\"livemode\": false", "\"livemode\": true")
+        .replace("evt_checkout_full", "evt_checkout_livemode");
+    write(
+        "checkout_session_completed_livemode",
+        api_gateway(&live, Some(&signed(&live)), false),
+        200,
+    );
+    let refund = stripe_event(
+        "evt_charge_refunded",
+        "charge.refunded",
+        T - 2,
+        json!({
+            "id": "ch_full_1001", "object": "charge", "amount": 12000, "amount_refunded": 2000,
+            "currency": "usd", "payment_intent": "pi_full_1001", "refunded": false,
+            "metadata": {"order_id": "ord_1001"}
+        }),
+    );
+    write(
+        "charge_refunded",
+        api_gateway(&refund, Some(&signed(&refund)), false),
+        200,
+    );
+    for (name, event_type, status) in [
+        ("charge_dispute_created", "charge.dispute.created", "needs_response"),
+        ("charge_dispute_closed", "charge.dispute.closed", "lost"),
+    ] {
+        let body = stripe_event(
+            &format!("evt_{name}"),
+            event_type,
+            T - 1,
+            json!({
+                "id": "dp_1001", "object": "dispute", "amount": 12000, "currency": "usd",
+                "charge": "ch_full_1001", "payment_intent": "pi_full_1001",
+                "reason": "fraudulent", "status": status, "metadata": {"order_id": "ord_1001"}
+            }),
+        );
+        write(name, api_gateway(&body, Some(&signed(&body)), false), 200);
+    }
+
     let body = stripe_event(
         "evt_unknown_type",
-        "charge.refunded",
+        "charge.captured",
         T - 2,
         json!({"id": "ch_1", "object": "charge"}),
     );
@@ -281,6 +352,7 @@ fn main() {
     );
 
     let manifest = serde_json::to_string_pretty(&expected).unwrap() + "\n";
-    std::fs::write(dir.join("expected.json"), manifest).unwrap();
+    let fixtures = Path::new("functions/stripe-webhook/tests/fixtures");
+    std::fs::write(fixtures.join("expected_status.json"), manifest).unwrap();
     println!("wrote {} events to {}", expected.len(), dir.display());
 }

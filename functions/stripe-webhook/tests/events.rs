@@ -23,10 +23,22 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(events_dir().join(name)).unwrap()
 }
 
+/// A test's own data (not an event): `tests/fixtures/`.
+fn test_data(name: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
 #[tokio::test]
 async fn every_fixture_gets_its_documented_status() {
-    let expected: BTreeMap<String, u16> = serde_json::from_str(&fixture("expected.json")).unwrap();
-    assert!(expected.len() >= 17, "{expected:?}");
+    let expected: BTreeMap<String, u16> = serde_json::from_str(&test_data("expected_status.json")).unwrap();
+    assert!(expected.len() >= 23, "{expected:?}");
+    let on_disk = std::fs::read_dir(events_dir()).unwrap().count();
+    assert_eq!(on_disk, expected.len(), "events/stripe-webhook holds only these events");
+    for t in stripe_webhook::event::handled_types() {
+        let file = format!("{}.json", t.replace('.', "_"));
+        assert!(expected.contains_key(&file), "no sample event for {t} ({file})");
+    }
     for (name, status) in &expected {
         let h = Harness::memory();
         h.seed_fixture_state().await;
@@ -71,6 +83,8 @@ async fn fixtures_have_the_documented_effects() {
     deliver("customer_subscription_created.json").await; // older: must not revive
     deliver("invoice_payment_failed.json").await;
     deliver("unparsable_invoice.json").await;
+    deliver("checkout_session_completed_livemode.json").await; // test deployment: not applied
+    deliver("payment_intent_succeeded_unknown_role.json").await; // stored, ord_1003 untouched
 
     let full = h.billing.order("ord_1001").await.unwrap().unwrap();
     assert_eq!(full.status, OrderStatus::Paid);
@@ -85,6 +99,8 @@ async fn fixtures_have_the_documented_effects() {
     let sub = h.billing.subscription("sub_1").await.unwrap().unwrap();
     assert_eq!(sub.status, "canceled");
     assert_eq!(sub.user_id, "usr_1");
+    assert!(h.billing.failure("evt_pi_unknown_role").await.unwrap().is_some());
+    assert_eq!(h.sink.total(Metric::StripeEventWrongMode), 1.0);
     let unparsed = h.billing.unparsed("evt_unparsable").await.unwrap().unwrap();
     assert!(unparsed.body.is_some());
     assert_eq!(unparsed.event_type.as_deref(), Some("invoice.paid"));
@@ -119,6 +135,21 @@ async fn fixtures_have_the_documented_effects() {
         2.0,
         "base64 redelivery + PI's email"
     );
+
+    // The balance, a partial refund and a dispute opened then closed.
+    deliver("payment_intent_succeeded_final_payment.json").await;
+    deliver("charge_refunded.json").await;
+    deliver("charge_dispute_created.json").await;
+    assert!(h.billing.order("ord_1001").await.unwrap().unwrap().disputed);
+    deliver("charge_dispute_closed.json").await;
+    let paid = h.billing.order("ord_1002").await.unwrap().unwrap();
+    assert_eq!((paid.status, paid.paid_cents, paid.balance_cents), (OrderStatus::Paid, 10_000, 0));
+    let refunded = h.billing.order("ord_1001").await.unwrap().unwrap();
+    assert_eq!(
+        (refunded.status, refunded.refunded_cents, refunded.disputed),
+        (OrderStatus::PartiallyRefunded, 2_000, false)
+    );
+    assert_eq!(refunded.ledger.disputes["dp_1001"].status, "lost");
 }
 
 #[tokio::test]
@@ -151,11 +182,11 @@ async fn job_data_matches_the_email_contract() {
     );
 }
 
-/// `events/stripe-webhook/stripe_python_vector.json` was produced by Stripe's Python library
+/// `tests/fixtures/stripe_python_vector.json` was produced by Stripe's Python library
 /// (`stripe.WebhookSignature.generate_signature_header`); we must accept it.
 #[test]
 fn header_from_stripes_own_library_verifies() {
-    let v: serde_json::Value = serde_json::from_str(&fixture("stripe_python_vector.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&test_data("stripe_python_vector.json")).unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     let t = v["timestamp"].as_i64().unwrap();
     let now = chrono::DateTime::from_timestamp(t + 60, 0).unwrap();

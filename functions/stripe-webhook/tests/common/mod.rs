@@ -143,8 +143,12 @@ impl Harness {
         self.deliver(req).await.status().as_u16()
     }
 
-    /// Seeds the state the fixtures in `events/stripe-webhook/` assume (bypassing faults).
+    /// Seeds the state the fixtures in `events/stripe-webhook/` assume (bypassing faults),
+    /// and Stripe's own view of `sub_1`.
     pub async fn seed_fixture_state(&self) {
+        self.stripe.put_subscription(json!({"id": "sub_1", "customer": "cus_known",
+            "status": "active", "items": {"data": [{"current_period_start": T0 - 86_400,
+            "current_period_end": T0 + 29 * 86_400}]}}));
         for (id, total) in [
             ("ord_1001", 12_000),
             ("ord_1002", 10_000),
