@@ -13,8 +13,8 @@
 //! 1. `shared/src/email_job.rs`: a variant of [`Email`] with its data struct, and its arms in
 //!    `Email::template_name`, `Email::is_critical`, `Email::data` and `Email::from_wire`;
 //! 2. `shared/templates/<name>.txt` and `<name>.html` (the HTML one extends `layout.html`);
-//! 3. here: the two files in [`SOURCES`] and the variant's arm in [`render`] (its subject and
-//!    the values its templates place).
+//! 3. here: the two files in [`SOURCES`], a function preparing the variant's subject and the
+//!    values its templates place, and its arm in [`render`].
 //!
 //! Producers then build the variant. The compiler points at every `match` that lacks an arm.
 
@@ -28,7 +28,10 @@ use chrono_tz::Tz;
 use minijinja::{Environment, UndefinedBehavior};
 
 pub use self::format::{local_time, money};
-use crate::email_job::{Email, EmailJob};
+use crate::email_job::{
+    AdminAlert, DepositConfirmation, Email, EmailJob, OrderConfirmation, PaymentFailed, Reminder,
+    SignInNotice,
+};
 use crate::error::{Classify, ErrorClass};
 use crate::mailer::OutgoingEmail;
 
@@ -222,6 +225,125 @@ impl When {
     }
 }
 
+/// What a template needs: its file (without extension), its subject and the values it places.
+struct Prepared {
+    file: &'static str,
+    subject: String,
+    values: Vec<(&'static str, String)>,
+}
+
+fn sign_in_notice(d: &SignInNotice, default_tz: Tz) -> Result<Prepared, RenderError> {
+    let c = Check {
+        template: "sign_in_notice",
+    };
+    let tz = c.time_zone(d.time_zone.as_deref(), default_tz)?;
+    Ok(Prepared {
+        file: "sign_in_notice",
+        subject: "New sign-in to your account".to_owned(),
+        values: vec![
+            ("name", c.text("name", &d.name)?),
+            ("ip", c.text("ip", &d.ip)?),
+            ("signed_in_at", local_time(d.signed_in_at, tz)),
+        ],
+    })
+}
+
+fn order_confirmation(d: &OrderConfirmation) -> Result<Prepared, RenderError> {
+    let c = Check {
+        template: "order_confirmation",
+    };
+    let order = c.text("order_id", &d.order_id)?;
+    Ok(Prepared {
+        file: "order_confirmation",
+        subject: format!("Order {order} confirmed"),
+        values: vec![
+            ("amount", c.money(d.amount_cents, &d.currency)?),
+            ("customer_name", c.text("customer_name", &d.customer_name)?),
+            ("order_id", order),
+        ],
+    })
+}
+
+fn deposit_confirmation(d: &DepositConfirmation) -> Result<Prepared, RenderError> {
+    let c = Check {
+        template: "deposit_confirmation",
+    };
+    let order = c.text("order_id", &d.order_id)?;
+    Ok(Prepared {
+        file: "deposit_confirmation",
+        subject: format!("Deposit received for order {order}"),
+        values: vec![
+            ("deposit", c.money(d.deposit_cents, &d.currency)?),
+            ("balance", c.money(d.balance_cents, &d.currency)?),
+            ("total", c.money(d.total_cents, &d.currency)?),
+            ("customer_name", c.text("customer_name", &d.customer_name)?),
+            ("order_id", order),
+        ],
+    })
+}
+
+fn payment_failed(d: &PaymentFailed) -> Result<Prepared, RenderError> {
+    let c = Check {
+        template: "payment_failed",
+    };
+    let invoice = c.text("invoice_id", &d.invoice_id)?;
+    Ok(Prepared {
+        file: "payment_failed",
+        subject: format!("Payment failed for invoice {invoice}"),
+        values: vec![
+            ("amount", c.money(d.amount_cents, &d.currency)?),
+            ("attempt", d.attempt.to_string()),
+            ("customer_name", d.customer_name.trim().to_owned()),
+            ("invoice_id", invoice),
+        ],
+    })
+}
+
+fn reminder(d: &Reminder, default_tz: Tz, now: DateTime<Utc>) -> Result<Prepared, RenderError> {
+    let c = Check {
+        template: "reminder",
+    };
+    let tz = c.time_zone(d.time_zone.as_deref(), default_tz)?;
+    let service = c.text("service", &d.service)?;
+    let starts_at = local_time(d.starts_at, tz);
+    let when = When::of(d.starts_at, now, tz);
+    let subject = match when {
+        When::Soon(_) => format!("Starting soon: {service}, {starts_at}"),
+        When::Days(_) => format!("Reminder: {service} {}, {starts_at}", when.label()),
+    };
+    Ok(Prepared {
+        file: "reminder",
+        subject,
+        values: vec![
+            (
+                "appointment_id",
+                c.text("appointment_id", &d.appointment_id)?,
+            ),
+            ("customer_name", c.text("customer_name", &d.customer_name)?),
+            ("service", service),
+            ("starts_at", starts_at),
+            ("meeting_link", c.link(d.meeting_link.as_deref())?),
+            ("when_label", when.label()),
+        ],
+    })
+}
+
+fn admin_alert(d: &AdminAlert) -> Result<Prepared, RenderError> {
+    let c = Check {
+        template: "admin_alert",
+    };
+    let job_id = c.text("job_id", &d.job_id)?;
+    Ok(Prepared {
+        file: "admin_alert",
+        subject: format!("[alert] Email {job_id} failed permanently"),
+        values: vec![
+            ("template", c.text("template", &d.template)?),
+            ("reason", c.text("reason", &d.reason)?),
+            ("job_id", job_id),
+        ],
+    })
+}
+
 /// Renders `job` as an email from `sender`, as read at `now`, showing times in the job's
 /// `time_zone` (else `default_time_zone`).
 pub fn render(
@@ -233,102 +355,22 @@ pub fn render(
     if !recipient_ok(&job.to) {
         return Err(RenderError::Recipient);
     }
-    let mut ctx: BTreeMap<&'static str, String> = BTreeMap::new();
-    let mut put = |k: &'static str, v: String| ctx.insert(k, v);
-    let (file, subject) = match &job.email {
-        Email::SignInNotice(d) => {
-            let c = Check {
-                template: "sign_in_notice",
-            };
-            let tz = c.time_zone(d.time_zone.as_deref(), default_time_zone)?;
-            put("name", c.text("name", &d.name)?);
-            put("ip", c.text("ip", &d.ip)?);
-            put("signed_in_at", local_time(d.signed_in_at, tz));
-            ("sign_in_notice", "New sign-in to your account".to_owned())
-        }
-        Email::OrderConfirmation(d) => {
-            let c = Check {
-                template: "order_confirmation",
-            };
-            let order = c.text("order_id", &d.order_id)?;
-            put("amount", c.money(d.amount_cents, &d.currency)?);
-            put("customer_name", c.text("customer_name", &d.customer_name)?);
-            put("order_id", order.clone());
-            ("order_confirmation", format!("Order {order} confirmed"))
-        }
-        Email::DepositConfirmation(d) => {
-            let c = Check {
-                template: "deposit_confirmation",
-            };
-            let order = c.text("order_id", &d.order_id)?;
-            put("deposit", c.money(d.deposit_cents, &d.currency)?);
-            put("balance", c.money(d.balance_cents, &d.currency)?);
-            put("total", c.money(d.total_cents, &d.currency)?);
-            put("customer_name", c.text("customer_name", &d.customer_name)?);
-            put("order_id", order.clone());
-            (
-                "deposit_confirmation",
-                format!("Deposit received for order {order}"),
-            )
-        }
-        Email::PaymentFailed(d) => {
-            let c = Check {
-                template: "payment_failed",
-            };
-            let invoice = c.text("invoice_id", &d.invoice_id)?;
-            put("amount", c.money(d.amount_cents, &d.currency)?);
-            put("attempt", d.attempt.to_string());
-            put("customer_name", d.customer_name.trim().to_owned());
-            put("invoice_id", invoice.clone());
-            (
-                "payment_failed",
-                format!("Payment failed for invoice {invoice}"),
-            )
-        }
-        Email::Reminder(d) => {
-            let c = Check {
-                template: "reminder",
-            };
-            let tz = c.time_zone(d.time_zone.as_deref(), default_time_zone)?;
-            let service = c.text("service", &d.service)?;
-            let starts_at = local_time(d.starts_at, tz);
-            let when = When::of(d.starts_at, now, tz);
-            put(
-                "appointment_id",
-                c.text("appointment_id", &d.appointment_id)?,
-            );
-            put("customer_name", c.text("customer_name", &d.customer_name)?);
-            put("service", service.clone());
-            put("starts_at", starts_at.clone());
-            put("meeting_link", c.link(d.meeting_link.as_deref())?);
-            put("when_label", when.label());
-            let subject = match when {
-                When::Soon(_) => format!("Starting soon: {service}, {starts_at}"),
-                When::Days(_) => format!("Reminder: {service} {}, {starts_at}", when.label()),
-            };
-            ("reminder", subject)
-        }
-        Email::AdminAlert(d) => {
-            let c = Check {
-                template: "admin_alert",
-            };
-            let job_id = c.text("job_id", &d.job_id)?;
-            put("job_id", job_id.clone());
-            put("template", c.text("template", &d.template)?);
-            put("reason", c.text("reason", &d.reason)?);
-            (
-                "admin_alert",
-                format!("[alert] Email {job_id} failed permanently"),
-            )
-        }
+    let prepared = match &job.email {
+        Email::SignInNotice(d) => sign_in_notice(d, default_time_zone)?,
+        Email::OrderConfirmation(d) => order_confirmation(d)?,
+        Email::DepositConfirmation(d) => deposit_confirmation(d)?,
+        Email::PaymentFailed(d) => payment_failed(d)?,
+        Email::Reminder(d) => reminder(d, default_time_zone, now)?,
+        Email::AdminAlert(d) => admin_alert(d)?,
     };
-    let subject = one_line(&subject);
-    put("subject", subject.clone());
-    put("reference", job.correlation_id.as_str().to_owned());
+    let subject = one_line(&prepared.subject);
+    let mut values: BTreeMap<&'static str, String> = prepared.values.into_iter().collect();
+    values.insert("subject", subject.clone());
+    values.insert("reference", job.correlation_id.as_str().to_owned());
     let env = ENV.as_ref().map_err(|e| RenderError::Engine(e.clone()))?;
-    let ctx = minijinja::Value::from_pairs(ctx);
+    let ctx = minijinja::Value::from_pairs(values);
     let part = |ext: &str| {
-        env.get_template(&format!("{file}.{ext}"))
+        env.get_template(&format!("{}.{ext}", prepared.file))
             .and_then(|t| t.render(ctx.clone()))
             .map_err(|e| RenderError::Engine(e.to_string()))
     };
