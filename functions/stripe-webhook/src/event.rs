@@ -160,6 +160,8 @@ pub struct RefundChange {
     pub order_id: Option<String>,
     /// Refunded so far on this charge (cumulative, only grows), minor unit.
     pub refunded_cents: i64,
+    /// What the charge paid, minor unit.
+    pub charge_cents: i64,
     /// ISO currency, lower case.
     pub currency: String,
 }
@@ -433,6 +435,7 @@ fn charge_refunded(o: &Value) -> Result<StripeEvent, ParseError> {
         payment_intent: id_at(o, "payment_intent"),
         order_id: str_at(o, &["metadata", "order_id"]).map(str::to_owned),
         refunded_cents: amount(o, "amount_refunded")?,
+        charge_cents: amount(o, "amount")?,
         currency: currency(o)?,
     }))
 }
@@ -693,6 +696,7 @@ mod tests {
                 payment_intent: Some("pi_1".into()),
                 order_id: Some("ord_1".into()),
                 refunded_cents: 2000,
+                charge_cents: 5001,
                 currency: "usd".into(),
             })
         );

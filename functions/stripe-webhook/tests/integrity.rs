@@ -10,6 +10,7 @@ use std::sync::Arc;
 use common::*;
 use serde_json::json;
 use shared::claims::MemoryClaimStore;
+use shared::email_job::{Email, EmailJob};
 use shared::error::ErrorClass;
 use shared::faults::{Fault, FaultPlan, Faulty};
 use shared::metrics::Metric;
@@ -48,6 +49,17 @@ async fn every_money_permutation_with_ten_percent_store_faults_in_memory() {
     assert!(faults > 0, "faults must have bitten");
 }
 
+/// The ids of the billing alerts among `jobs`, sorted.
+fn alerts(jobs: &[EmailJob]) -> Vec<String> {
+    let mut ids: Vec<String> = jobs
+        .iter()
+        .filter(|j| matches!(j.email, Email::BillingAlert(_)))
+        .map(|j| j.id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
 async fn order_with(h: &Harness, id: &str, total: i64) {
     h.truth
         .create_order(&Order::pending(id, total, "usd", "o@example.com", "Oh"))
@@ -77,7 +89,10 @@ async fn a_payment_in_another_currency_is_recorded_alerted_and_never_counted() {
     assert_eq!(o.ledger.payments["pi_eur"].currency, "eur");
     assert_eq!(o.anomalies().len(), 1);
     assert_eq!(h.sink.total(Metric::StripeMoneyAnomaly), 1.0);
-    assert!(h.jobs().await.iter().all(|j| !j.id.starts_with("order-confirmation")));
+    let jobs = h.jobs().await;
+    assert_eq!(alerts(&jobs), ["billing-alert#money#ord_cur#currency-mismatch#pi_eur"]);
+    assert_eq!(jobs.len(), 1, "no confirmation: {jobs:?}");
+    assert_eq!(jobs[0].to, "admin@example.com");
 }
 
 #[tokio::test]
@@ -92,7 +107,9 @@ async fn an_overpayment_pays_the_order_and_is_alerted() {
     let jobs = h.jobs().await;
     let confirmation: Vec<_> = jobs.iter().filter(|j| j.id == "order-confirmation#ord_over").collect();
     assert_eq!(confirmation.len(), 1);
-    assert_eq!(confirmation[0].data["amount_cents"], 12_000);
+    let Email::OrderConfirmation(d) = &confirmation[0].email else { panic!() };
+    assert_eq!(d.amount_cents, 12_000);
+    assert_eq!(alerts(&jobs), ["billing-alert#money#ord_over#overpaid"]);
 }
 
 #[tokio::test]
@@ -110,7 +127,9 @@ async fn an_unknown_payment_type_is_stored_counted_and_leaves_the_order_alone() 
         ("unknown_payment_role", "ord_tip:pi_tip:tip", 1)
     );
     assert_eq!(h.sink.total(Metric::StripeUnknownPaymentRole), 1.0);
-    assert!(h.jobs().await.is_empty());
+    let jobs = h.jobs().await;
+    assert_eq!(alerts(&jobs), ["billing-alert#unknown-role#pi_tip"]);
+    assert_eq!(jobs.len(), 1);
 }
 
 #[tokio::test]
@@ -167,6 +186,15 @@ async fn partial_then_full_refunds_in_either_order_end_refunded() {
         }
         let o = h.truth.order("ord_r").await.unwrap().unwrap();
         assert_eq!((o.status, o.refunded_cents), (OrderStatus::Refunded, 10_000), "reversed {reversed}");
+        let mut notices: Vec<String> = h
+            .jobs()
+            .await
+            .into_iter()
+            .filter(|j| matches!(j.email, Email::RefundNotice(_)))
+            .map(|j| j.id)
+            .collect();
+        notices.sort();
+        assert_eq!(notices, ["refund-notice#ch_r#10000", "refund-notice#ch_r#3000"], "one per refund");
     }
     let h = Harness::memory();
     order_with(&h, "ord_p", 10_000).await;
@@ -216,6 +244,11 @@ async fn disputes_flag_the_order_and_a_late_created_never_reopens_a_closed_one()
         assert_eq!(
             h.sink.total(Metric::StripeDispute),
             if closed_first { 1.0 } else { 2.0 }
+        );
+        let jobs = h.jobs().await;
+        assert_eq!(
+            alerts(&jobs),
+            ["billing-alert#dispute#dp_1#closed", "billing-alert#dispute#dp_1#opened"]
         );
     }
 }

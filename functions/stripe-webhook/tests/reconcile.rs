@@ -12,7 +12,7 @@ use common::*;
 use serde_json::json;
 use shared::claims::MemoryClaimStore;
 use shared::queue::MemoryQueue;
-use stripe_webhook::billing::{BillingStore, CustomerLink, MemoryBillingStore, Order, OrderStatus};
+use stripe_webhook::billing::{CustomerLink, MemoryBillingStore, Order, OrderStatus};
 use stripe_webhook::reconcile;
 use stripe_webhook::stripe_api::{MemoryStripe, StripeHttpApi};
 

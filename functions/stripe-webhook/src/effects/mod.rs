@@ -149,6 +149,12 @@ async fn record_failure(
     Ok(())
 }
 
+/// Minor units for an email (amounts are validated non-negative when parsed; a negative
+/// difference is nothing left to pay).
+fn cents(amount: i64) -> u64 {
+    u64::try_from(amount).unwrap_or(0)
+}
+
 /// Queues `job` once: claim `email-queued#<job id>`, enqueue, complete. A completed claim
 /// means it is already queued. If completing fails after the enqueue, the claim is left to
 /// its lease (not released), so only a redelivery after the lease can queue it again — and

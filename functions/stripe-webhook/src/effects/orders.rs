@@ -2,12 +2,13 @@
 //! adds a fact to the order's ledger with a compare-and-set on the order's version (so
 //! concurrent deliveries never lose an update), then queues its emails once.
 
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{
+    BillingAlert, DepositConfirmation, Email, EmailJob, OrderConfirmation, RefundNotice,
+};
 use shared::metrics::Metric;
 use shared::telemetry::CorrelationId;
-use serde_json::json;
 
-use super::{EffectContext, EffectError, queue_once, record_failure};
+use super::{EffectContext, EffectError, cents, queue_once, record_failure};
 use crate::billing::{Applied, Order, Payment};
 use crate::event::{
     DisputeChange, Envelope, PaymentFailed, PaymentRole, PaymentSucceeded, RefundChange,
@@ -74,17 +75,30 @@ async fn order_of(
     Err(EffectError::OrderNotFound)
 }
 
-/// An alert for the admin: metric, error log, and one email per `key`.
+/// An alert for the administrator: an error log and one email per `key`.
 async fn alert(
     ctx: &EffectContext,
     envelope: &Envelope,
     key: &str,
-    what: &str,
-    detail: &str,
+    order_id: &str,
+    kind: &str,
+    detail: String,
 ) -> Result<(), EffectError> {
-    tracing::error!(event_id = %envelope.id, alert = key, what, "billing alert");
-    let _ = (ctx, detail);
-    Ok(())
+    tracing::error!(event_id = %envelope.id, alert = key, kind, "billing alert");
+    let email = Email::BillingAlert(BillingAlert {
+        kind: kind.to_owned(),
+        order_id: order_id.to_owned(),
+        event_id: envelope.id.clone(),
+        detail,
+    });
+    let job = EmailJob::new(
+        format!("billing-alert#{key}"),
+        email,
+        &ctx.admin_email,
+        CorrelationId::from_upstream(&envelope.id),
+        ctx.clock.now(),
+    );
+    queue_once(ctx, &job).await
 }
 
 pub(super) async fn payment_succeeded(
@@ -124,7 +138,8 @@ pub(super) async fn payment_succeeded(
             ctx.metrics.incr(Metric::StripeMoneyAnomaly);
         }
         let key = format!("money#{}#{}", order.id, anomaly.key());
-        alert(ctx, envelope, &key, "money anomaly", &anomaly.describe(&order)).await?;
+        let detail = anomaly.describe(&order);
+        alert(ctx, envelope, &key, &order.id, "money anomaly", detail).await?;
     }
     if p.role == PaymentRole::Deposit && p.currency == order.currency {
         queue_once(ctx, &deposit_confirmation(ctx, envelope, &order, p)).await?;
@@ -143,16 +158,15 @@ fn deposit_confirmation(
 ) -> EmailJob {
     EmailJob::new(
         format!("deposit-confirmation#{}", order.id),
-        EmailTemplate::DepositConfirmation,
-        &order.customer_email,
-        json!({
-            "order_id": order.id,
-            "deposit_cents": p.amount_cents,
-            "balance_cents": (order.total_cents - p.amount_cents).max(0),
-            "total_cents": order.total_cents,
-            "currency": order.currency,
-            "customer_name": order.customer_name,
+        Email::DepositConfirmation(DepositConfirmation {
+            order_id: order.id.clone(),
+            deposit_cents: cents(p.amount_cents),
+            balance_cents: cents(order.total_cents - p.amount_cents),
+            total_cents: cents(order.total_cents),
+            currency: order.currency.clone(),
+            customer_name: order.customer_name.clone(),
         }),
+        &order.customer_email,
         CorrelationId::from_upstream(&envelope.id),
         ctx.clock.now(),
     )
@@ -161,14 +175,13 @@ fn deposit_confirmation(
 fn order_confirmation(ctx: &EffectContext, envelope: &Envelope, order: &Order) -> EmailJob {
     EmailJob::new(
         format!("order-confirmation#{}", order.id),
-        EmailTemplate::OrderConfirmation,
-        &order.customer_email,
-        json!({
-            "order_id": order.id,
-            "amount_cents": order.paid_cents,
-            "currency": order.currency,
-            "customer_name": order.customer_name,
+        Email::OrderConfirmation(OrderConfirmation {
+            order_id: order.id.clone(),
+            amount_cents: cents(order.paid_cents),
+            currency: order.currency.clone(),
+            customer_name: order.customer_name.clone(),
         }),
+        &order.customer_email,
         CorrelationId::from_upstream(&envelope.id),
         ctx.clock.now(),
     )
@@ -189,7 +202,7 @@ pub(super) async fn unknown_role(
         "payment {} for order {} has payment_type/payment_kind {:?}; the order was not changed",
         u.payment_intent, u.order_id, u.role
     );
-    alert(ctx, envelope, &key, "unknown payment role", &detail).await
+    alert(ctx, envelope, &key, &u.order_id, "unknown payment role", detail).await
 }
 
 pub(super) async fn payment_failed(
@@ -217,8 +230,21 @@ pub(super) async fn refund(
     };
     let (order, _) =
         update_order(ctx, envelope, &order_id, |o| o.with_refund(&r.charge, line.clone())).await?;
-    tracing::info!(event_id = %envelope.id, status = order.status.as_str(), "refund recorded");
-    Ok(())
+    // One email per refund: the cumulative amount names it (it only grows).
+    let job = EmailJob::new(
+        format!("refund-notice#{}#{}", r.charge, r.refunded_cents),
+        Email::RefundNotice(RefundNotice {
+            order_id: order.id.clone(),
+            refunded_cents: cents(r.refunded_cents),
+            charge_cents: cents(r.charge_cents),
+            currency: r.currency.clone(),
+            customer_name: order.customer_name.clone(),
+        }),
+        &order.customer_email,
+        CorrelationId::from_upstream(&envelope.id),
+        ctx.clock.now(),
+    );
+    queue_once(ctx, &job).await
 }
 
 pub(super) async fn dispute(
@@ -242,5 +268,5 @@ pub(super) async fn dispute(
         "dispute {} on order {} {phase}: {} {} ({}), status {}",
         d.dispute, order.id, d.amount_cents, d.currency, d.reason, d.status
     );
-    alert(ctx, envelope, &key, "dispute", &detail).await
+    alert(ctx, envelope, &key, &order.id, "dispute", detail).await
 }

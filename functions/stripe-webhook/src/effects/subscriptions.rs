@@ -3,12 +3,11 @@
 //! which says nothing reliable about the subscription's status), the subscription is read
 //! from the Stripe API and that state is stored, ranked above every event of its second.
 
-use serde_json::json;
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{self, Email, EmailJob};
 use shared::metrics::Metric;
 use shared::telemetry::CorrelationId;
 
-use super::{EffectContext, EffectError, queue_once, record_failure};
+use super::{EffectContext, EffectError, cents, queue_once, record_failure};
 use crate::billing::{AUTHORITATIVE_RANK, Applied, CustomerLink, Subscription};
 use crate::event::{
     self, Envelope, InvoiceChange, InvoiceEventKind, SubscriptionChange, SubscriptionEventKind,
@@ -131,15 +130,14 @@ async fn payment_failed_email(
     };
     let job = EmailJob::new(
         format!("payment-failed#{}#{}", i.invoice_id, i.attempt_count),
-        EmailTemplate::PaymentFailed,
-        to,
-        json!({
-            "invoice_id": i.invoice_id,
-            "attempt": i.attempt_count,
-            "amount_cents": i.amount_cents,
-            "currency": i.currency,
-            "customer_name": i.customer_name.clone().unwrap_or_default(),
+        Email::PaymentFailed(email_job::PaymentFailed {
+            invoice_id: i.invoice_id.clone(),
+            attempt: i.attempt_count,
+            amount_cents: cents(i.amount_cents),
+            currency: i.currency.clone(),
+            customer_name: i.customer_name.clone().unwrap_or_default(),
         }),
+        to,
         CorrelationId::from_upstream(&envelope.id),
         ctx.clock.now(),
     );

@@ -7,6 +7,7 @@ use shared::metrics::Metric;
 use stripe_webhook::billing::{Order, OrderStatus};
 
 use serde_json::json;
+use shared::email_job::Email;
 
 use super::*;
 
@@ -189,22 +190,25 @@ pub async fn every_money_permutation(h: Arc<Harness>, tag: &str) -> (usize, u32,
     let mut counts = HashMap::<String, u32>::new();
     for job in &jobs {
         *counts.entry(job.id.clone()).or_default() += 1;
-        if job.id.starts_with("order-confirmation#") {
-            assert_eq!(job.data["amount_cents"], 10_001, "the amount actually paid");
-        }
-        if job.id.starts_with("deposit-confirmation#") {
-            assert_eq!((job.data["deposit_cents"].clone(), job.data["balance_cents"].clone()), (json!(5_001), json!(5_000)));
+        match &job.email {
+            Email::OrderConfirmation(d) => assert_eq!(d.amount_cents, 10_001, "the amount paid"),
+            Email::DepositConfirmation(d) => {
+                assert_eq!((d.deposit_cents, d.balance_cents), (5_001, 5_000));
+            }
+            Email::RefundNotice(d) => assert_eq!((d.refunded_cents, d.charge_cents), (5_000, 5_000)),
+            other => panic!("unexpected email {other:?}"),
         }
     }
     for order in &orders {
         for id in [
             format!("deposit-confirmation#{order}"),
             format!("order-confirmation#{order}"),
+            format!("refund-notice#ch_{order}_b#5000"),
         ] {
             assert_eq!(counts.get(&id), Some(&1), "{id}: {counts:?}");
         }
     }
-    assert_eq!(jobs.len(), orders.len() * 2, "{counts:?}");
+    assert_eq!(jobs.len(), orders.len() * 3, "{counts:?}");
     (orders.len(), deliveries, jobs.len())
 }
 
