@@ -43,11 +43,17 @@ pub enum Metric {
     SignInNoticeNotQueued,
     /// A reminder was sent.
     ReminderSent,
+    /// A send's outcome is unknown (it may have gone out): recorded `AMBIGUOUS`, listed by
+    /// `bundle list-ambiguous`.
+    SendAmbiguous,
+    /// A queued email was not sent because it was no longer current (its `not_after` passed,
+    /// or its appointment was cancelled or moved); recorded `EXPIRED`.
+    EmailExpired,
 }
 
 impl Metric {
     /// Every metric, for cross-checking alarms.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 17] = [
         Self::DuplicateSuppressed,
         Self::ClaimLost,
         Self::RetryScheduled,
@@ -63,6 +69,8 @@ impl Metric {
         Self::SesAccountPaused,
         Self::SignInNoticeNotQueued,
         Self::ReminderSent,
+        Self::SendAmbiguous,
+        Self::EmailExpired,
     ];
 
     /// The CloudWatch metric name.
@@ -83,6 +91,8 @@ impl Metric {
             Self::SesAccountPaused => "SesAccountPaused",
             Self::SignInNoticeNotQueued => "SignInNoticeNotQueued",
             Self::ReminderSent => "ReminderSent",
+            Self::SendAmbiguous => "SendAmbiguous",
+            Self::EmailExpired => "EmailExpired",
         }
     }
 }
