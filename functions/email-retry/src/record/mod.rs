@@ -178,3 +178,37 @@ pub(crate) fn refused(record: EmailRecord) -> Begin {
         Begin::Busy(record)
     }
 }
+
+#[async_trait]
+impl<T: EmailStore> EmailStore for shared::faults::Faulty<T> {
+    async fn begin(&self, job_id: &str, lease_until: DateTime<Utc>) -> Result<Begin, StoreError> {
+        self.plan()
+            .run(self.inner().begin(job_id, lease_until))
+            .await
+    }
+    async fn sent(&self, lease: &Lease, ses_message_id: &str) -> Result<(), StoreError> {
+        self.plan()
+            .run(self.inner().sent(lease, ses_message_id))
+            .await
+    }
+    async fn retry_later(&self, lease: &Lease, error: &str) -> Result<(), StoreError> {
+        self.plan()
+            .run(self.inner().retry_later(lease, error))
+            .await
+    }
+    async fn ambiguous(&self, lease: &Lease, detail: &str) -> Result<(), StoreError> {
+        self.plan().run(self.inner().ambiguous(lease, detail)).await
+    }
+    async fn expired(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        self.plan().run(self.inner().expired(lease, reason)).await
+    }
+    async fn failed(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        self.plan().run(self.inner().failed(lease, reason)).await
+    }
+    async fn get(&self, job_id: &str) -> Result<Option<EmailRecord>, StoreError> {
+        self.plan().run(self.inner().get(job_id)).await
+    }
+    async fn list(&self, status: EmailStatus) -> Result<Vec<EmailRecord>, StoreError> {
+        self.plan().run(self.inner().list(status)).await
+    }
+}

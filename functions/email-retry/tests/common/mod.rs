@@ -134,6 +134,20 @@ impl Harness {
     /// Makes a queued reminder current: its appointment approved at `starts_at` (version 1)
     /// and its claim completed by reminder-cron with the hand-over to the queue.
     pub async fn reminder_handed_over(&self, job_id: &str, appointment_id: &str, starts_at: &str) {
+        let queued = shared::reminder_claim::Settled::Queued("sqs-1".into());
+        self.reminder_claimed(job_id, appointment_id, starts_at, Some(queued))
+            .await;
+    }
+
+    /// The appointment approved at `starts_at` (version 1) and the reminder's claim taken by
+    /// reminder-cron, completed with `settled` (left in progress when `None`).
+    pub async fn reminder_claimed(
+        &self,
+        job_id: &str,
+        appointment_id: &str,
+        starts_at: &str,
+        settled: Option<shared::reminder_claim::Settled>,
+    ) {
         use shared::appointments::{Appointment, AppointmentStore, Status};
         use shared::claims::{ClaimKey, ClaimOutcome, ClaimRequest, ClaimStore};
         let starts_at = chrono::DateTime::parse_from_rfc3339(starts_at)
@@ -162,8 +176,10 @@ impl Harness {
         let ClaimOutcome::Acquired(claim) = self.claims.claim(&request).await.unwrap() else {
             panic!("reminder claim taken")
         };
-        let queued = shared::reminder_claim::Settled::Queued("sqs-1".into()).to_result();
-        self.claims.complete(&claim, Some(&queued)).await.unwrap();
+        if let Some(settled) = settled {
+            let result = settled.to_result();
+            self.claims.complete(&claim, Some(&result)).await.unwrap();
+        }
     }
 
     pub fn deadline(&self) -> Deadline {

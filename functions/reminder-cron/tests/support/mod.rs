@@ -125,3 +125,71 @@ impl World {
             .collect()
     }
 }
+
+/// The email worker on the world's queue, mailer, appointments and claims (what delivers a
+/// queued reminder in production).
+pub fn worker(
+    clock: &ManualClock,
+    queue: Arc<dyn EmailQueue>,
+    mailer: Arc<dyn Mailer>,
+    appointments: Arc<dyn AppointmentStore>,
+    claims: Arc<dyn ClaimStore>,
+) -> email_retry::App {
+    let ports = email_retry::Ports {
+        store: Arc::new(email_retry::record::MemoryEmailStore::new(clock.shared())),
+        mailer,
+        queue,
+        appointments,
+        claims,
+    };
+    let settings = email_retry::Settings::new(SENDER, ADMIN, chrono_tz::America::New_York);
+    email_retry::App::build(
+        ports,
+        clock.shared(),
+        Metrics::in_memory("email-retry").0,
+        settings,
+    )
+    .with_seed(1)
+}
+
+/// Drains `queue` through `worker` as Lambda would (deletes what is done), moving `clock`
+/// past each backoff, until nothing is left; returns the receives made.
+pub async fn drain(clock: &ManualClock, queue: &dyn EmailQueue, worker: &email_retry::App) -> u32 {
+    use aws_lambda_events::event::sqs::SqsEvent;
+    let (mut receives, mut idle) = (0, 0);
+    for _ in 0..100 {
+        let batch = queue.receive(10, Duration::from_secs(180)).await.unwrap();
+        if batch.is_empty() {
+            idle += 1;
+            if idle == 2 {
+                return receives;
+            }
+            clock.advance(Duration::from_secs(1000));
+            continue;
+        }
+        idle = 0;
+        receives += batch.len() as u32;
+        let mut event = SqsEvent::default();
+        event.records = batch
+            .iter()
+            .map(email_retry::worker::as_lambda_record)
+            .collect();
+        let deadline = Deadline::after(
+            Duration::from_secs(30),
+            Duration::from_secs(3),
+            clock.shared(),
+        );
+        let response = worker.handle(event, &deadline).await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        for m in &batch {
+            if !failed.contains(&m.message_id) {
+                queue.delete(&m.receipt).await.unwrap();
+            }
+        }
+    }
+    panic!("the email queue never drained");
+}
