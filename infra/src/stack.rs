@@ -237,6 +237,21 @@ impl Stack {
         }
     }
 
+    /// The email jobs whose send outcome is unknown (`AMBIGUOUS`): job id, attempts, reason.
+    pub async fn list_ambiguous(&self) -> OpResult {
+        let records = self
+            .worker
+            .store
+            .list(email_retry::record::EmailStatus::Ambiguous)
+            .await
+            .map_err(|e| (503, format!("email records unavailable: {e}")))?;
+        let jobs: Vec<Value> = records
+            .iter()
+            .map(|r| json!({"job_id": r.job_id, "attempts": r.attempts, "reason": r.reason}))
+            .collect();
+        Ok(json!({ "ambiguous": jobs }))
+    }
+
     /// Moves dead-lettered email jobs back to the queue (finished jobs are not re-sent).
     pub async fn redrive_dlq(&self) -> OpResult {
         match &self.ports.dead_letters {
