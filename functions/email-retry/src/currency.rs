@@ -2,9 +2,8 @@
 //! its appointment still approved at the same start and version, and its claim saying the
 //! run handed it to the queue (see `shared::reminder_claim`).
 
-use chrono::{DateTime, Utc};
 use shared::claims::{ClaimKey, ClaimStatus};
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{Email, EmailJob};
 use shared::reminder_claim::Settled;
 use shared::store_error::StoreError;
 
@@ -23,57 +22,20 @@ pub enum Currency {
     Unsettled,
 }
 
-/// The appointment a queued reminder was written for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReminderOf {
-    /// Appointment id.
-    pub appointment_id: String,
-    /// Its start when the reminder was queued.
-    pub starts_at: DateTime<Utc>,
-    /// Its version then (absent on jobs queued before versions were carried).
-    pub version: Option<u32>,
-}
-
-/// The appointment of a reminder job; `None` for other jobs.
-pub fn reminder_of(job: &EmailJob) -> Option<ReminderOf> {
-    if !matches!(
-        job.template,
-        EmailTemplate::Reminder24h | EmailTemplate::Reminder1h
-    ) {
-        return None;
-    }
-    let text = |k: &str| job.data.get(k).and_then(serde_json::Value::as_str);
-    Some(ReminderOf {
-        appointment_id: text("appointment_id")?.to_owned(),
-        starts_at: DateTime::parse_from_rfc3339(text("starts_at")?)
-            .ok()?
-            .with_timezone(&Utc),
-        version: job
-            .data
-            .get("version")
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|v| u32::try_from(v).ok()),
-    })
-}
-
-/// When the job stops being worth sending: a reminder's appointment start.
-pub fn not_after(job: &EmailJob) -> Option<DateTime<Utc>> {
-    reminder_of(job).map(|r| r.starts_at)
-}
-
 /// Checks `job` against the clock, the appointment and the reminder claim.
 pub async fn check(app: &App, job: &EmailJob) -> Result<Currency, StoreError> {
-    if not_after(job).is_some_and(|t| app.clock.now() >= t) {
+    if job.not_after.is_some_and(|t| app.clock.now() >= t) {
         return Ok(Currency::Expired("not_after passed".into()));
     }
-    let Some(reminder) = reminder_of(job) else {
+    let Email::Reminder(reminder) = &job.email else {
         return Ok(Currency::Current);
     };
+    let version = reminder.version.and_then(|v| u32::try_from(v).ok());
     let current = app
         .appointments
         .get(&reminder.appointment_id)
         .await?
-        .is_some_and(|a| a.still_matches(reminder.starts_at, reminder.version));
+        .is_some_and(|a| a.still_matches(reminder.starts_at, version));
     if !current {
         return Ok(Currency::Expired(
             "appointment cancelled or moved since the reminder was queued".into(),

@@ -10,17 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::Utc;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use shared::deadline::Deadline;
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{DecodeError, EmailJob, JobHeader};
 use shared::error::Classify;
 use shared::mailer::SendFailure;
 use shared::metrics::Metric;
 use shared::queue::{Receipt, ReceivedMessage};
-use shared::render::{render, template_name};
+use shared::render::render;
 use shared::telemetry::log_hash;
 use tracing::{error, info, warn};
 
@@ -101,8 +100,11 @@ impl App {
             return Disposition::ComeBack;
         }
         let receipt = Receipt(record.receipt_handle.clone().unwrap_or_default());
-        let job: EmailJob = match record.body.as_deref().map(serde_json::from_str) {
-            Some(Ok(job)) => job,
+        let decoded = match record.body.as_deref().map(EmailJob::decode) {
+            Some(Ok(job)) => Ok(job),
+            // A job whose data cannot be used is failed for good (with an alert when
+            // critical), like one that cannot be rendered: retrying cannot fix it.
+            Some(Err(DecodeError::InvalidData { header, reason })) => Err((header, reason)),
             Some(Err(e)) => {
                 warn!(message_id, attempt, error = %e, "malformed email job: left for the DLQ");
                 if attempt >= self.settings.max_receives {
@@ -120,27 +122,34 @@ impl App {
                 return Disposition::ComeBack;
             }
         };
+        let header = match &decoded {
+            Ok(job) => job.header(),
+            Err((header, _)) => header.clone(),
+        };
         let span = tracing::info_span!(
             "email",
             message_id,
-            job = %log_hash(&job.id),
-            template = template_name(job.template),
-            correlation_id = %job.correlation_id,
+            job = %log_hash(&header.id),
+            template = %header.template,
+            correlation_id = %header.correlation_id,
             attempt
         );
         let _enter = span.enter();
-        if state.paused.load(Ordering::SeqCst) {
-            return self.hold_while_paused(&job, &receipt).await;
+        if let (true, Ok(job)) = (state.paused.load(Ordering::SeqCst), &decoded) {
+            return self.hold_while_paused(job, &receipt).await;
         }
         let lease_until = deadline.lease_until(self.settings.lease_cap);
-        match self.store.begin(&job.id, lease_until).await {
+        match self.store.begin(&header.id, lease_until).await {
             Err(e) => {
                 warn!(error = %e, "email record unavailable: message comes back");
                 self.metrics
                     .count(Metric::RetryScheduled, 1.0, Some(e.class().as_str()));
                 if attempt >= self.settings.max_receives {
-                    self.dead_lettered_unrecorded(&job, &format!("email record unavailable: {e}"))
-                        .await;
+                    self.dead_lettered_unrecorded(
+                        &header,
+                        &format!("email record unavailable: {e}"),
+                    )
+                    .await;
                 }
                 self.back_off(&receipt, attempt).await;
                 Disposition::ComeBack
@@ -163,9 +172,13 @@ impl App {
                 self.set_visibility(&receipt, wait).await;
                 Disposition::ComeBack
             }
-            Ok(Begin::Acquired(lease)) => {
-                self.deliver(&job, &lease, &receipt, attempt, state).await
-            }
+            Ok(Begin::Acquired(lease)) => match &decoded {
+                Ok(job) => self.deliver(job, &lease, &receipt, attempt, state).await,
+                Err((_, reason)) => {
+                    self.give_up(&header, &lease, &format!("invalid data: {reason}"))
+                        .await
+                }
+            },
         }
     }
 
@@ -182,7 +195,7 @@ impl App {
                 "retry budget of {} attempts exhausted",
                 self.settings.retry_budget
             );
-            return self.give_up(job, lease, &reason).await;
+            return self.give_up(&job.header(), lease, &reason).await;
         }
         match crate::currency::check(self, job).await {
             Ok(Currency::Current) => {}
@@ -211,9 +224,18 @@ impl App {
                     .await;
             }
         }
-        let email = match render(job, &self.settings.sender, self.settings.time_zone) {
+        let email = match render(
+            job,
+            &self.settings.sender,
+            self.settings.time_zone,
+            self.clock.now(),
+        ) {
             Ok(email) => email,
-            Err(e) => return self.give_up(job, lease, &format!("render: {e}")).await,
+            Err(e) => {
+                return self
+                    .give_up(&job.header(), lease, &format!("render: {e}"))
+                    .await;
+            }
         };
         let failure = match self.mailer.send(&email).await {
             Ok(sent) => {
@@ -229,8 +251,12 @@ impl App {
         };
         match failure.kind {
             SendFailure::Permanent => {
-                self.give_up(job, lease, &format!("rejected: {}", failure.detail))
-                    .await
+                self.give_up(
+                    &job.header(),
+                    lease,
+                    &format!("rejected: {}", failure.detail),
+                )
+                .await
             }
             SendFailure::AccountPaused => {
                 state.paused.store(true, Ordering::SeqCst);
@@ -279,7 +305,7 @@ impl App {
         if attempt >= self.settings.retry_budget {
             let reason =
                 format!("retry budget of {attempt} attempts exhausted; last error {error}");
-            return self.give_up(job, lease, &reason).await;
+            return self.give_up(&job.header(), lease, &reason).await;
         }
         self.metrics.count(Metric::RetryScheduled, 1.0, Some(class));
         self.release(lease, &error).await;
@@ -304,14 +330,14 @@ impl App {
 
     /// The last receive could not even reach the record store: the message goes to the DLQ
     /// unrecorded. The admin hears of a critical job now rather than from the DLQ alarm.
-    async fn dead_lettered_unrecorded(&self, job: &EmailJob, reason: &str) {
+    async fn dead_lettered_unrecorded(&self, job: &JobHeader, reason: &str) {
         error!(
             reason,
             "last receive failed before recording: the job goes to the DLQ"
         );
         self.metrics.incr(Metric::DeadLettered);
         if job.critical
-            && job.template != EmailTemplate::AdminAlert
+            && job.template != "admin_alert"
             && let Err(e) = self
                 .queue
                 .enqueue(&self.alert(job, reason), Duration::ZERO)
@@ -346,8 +372,8 @@ impl App {
     }
 
     /// `FAILED_PERMANENT`, with an admin alert first for critical jobs.
-    async fn give_up(&self, job: &EmailJob, lease: &Lease, reason: &str) -> Disposition {
-        if job.critical && job.template != EmailTemplate::AdminAlert {
+    async fn give_up(&self, job: &JobHeader, lease: &Lease, reason: &str) -> Disposition {
+        if job.critical && job.template != "admin_alert" {
             if let Err(e) = self
                 .queue
                 .enqueue(&self.alert(job, reason), Duration::ZERO)
@@ -368,19 +394,8 @@ impl App {
     }
 
     /// The admin alert about `job`.
-    fn alert(&self, job: &EmailJob, reason: &str) -> EmailJob {
-        EmailJob::new(
-            format!("admin-alert#{}", job.id),
-            EmailTemplate::AdminAlert,
-            self.settings.admin_email.clone(),
-            serde_json::json!({
-                "job_id": job.id,
-                "template": template_name(job.template),
-                "reason": reason,
-            }),
-            job.correlation_id.clone(),
-            Utc::now(),
-        )
+    fn alert(&self, job: &JobHeader, reason: &str) -> EmailJob {
+        job.admin_alert(reason, &self.settings.admin_email, self.clock.now())
     }
 
     /// Puts a fresh copy back with a long delay (the receive count restarts, so the pause does

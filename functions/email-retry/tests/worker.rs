@@ -12,8 +12,7 @@ use common::*;
 use email_retry::record::MemoryEmailStore;
 use email_retry::record::{EmailStatus, EmailStore};
 use shared::clock::ManualClock;
-use shared::email_job::EmailJob;
-use shared::email_job::EmailTemplate;
+use shared::email_job::{Email, EmailJob, Lead, Reminder};
 use shared::error::ErrorClass;
 use shared::faults::{Fault, FaultPlan, Faulty};
 use shared::metrics::Metric;
@@ -129,7 +128,7 @@ async fn the_retry_budget_ends_in_failed_permanent_with_one_admin_alert() {
     let left = h.queue.receive(10, Duration::from_secs(180)).await.unwrap();
     assert_eq!(left.len(), 1);
     let alert = left[0].job().unwrap();
-    assert_eq!(alert.template, EmailTemplate::AdminAlert);
+    assert_eq!(alert.email.template_name(), "admin_alert");
     assert_eq!(alert.id, "admin-alert#order-confirmation#o1");
     assert_eq!(alert.to, ADMIN);
     assert!(!alert.critical);
@@ -165,9 +164,11 @@ async fn permanent_failures_stop_at_once_and_alert_only_for_critical_jobs() {
 #[tokio::test]
 async fn unrenderable_jobs_fail_permanently_without_calling_ses() {
     let h = Harness::new();
-    let mut job = order_job("o1", "jane@example.com");
-    job.data["amount_cents"] = serde_json::json!("19.99");
-    let msgs = h.deliver(std::slice::from_ref(&job)).await;
+    let job = order_job("o1", "jane@example.com");
+    let mut body = serde_json::to_value(&job).unwrap();
+    body["data"]["amount_cents"] = serde_json::json!("19.99");
+    h.queue.send_raw(&body.to_string(), Duration::ZERO);
+    let msgs = h.queue.receive(10, Duration::from_secs(180)).await.unwrap();
     assert!(h.handle(&msgs).await.batch_item_failures.is_empty());
     assert_eq!(h.mailer.calls(), 0);
     let r = h.store.get(&job.id).await.unwrap().unwrap();
@@ -362,16 +363,27 @@ async fn an_email_table_outage_ends_failed_permanent_before_the_last_receive() {
 }
 
 fn reminder(starts_at: &str) -> EmailJob {
-    let id = format!("reminder#appt_1#1h#{starts_at}#v1");
+    let start = chrono::DateTime::parse_from_rfc3339(starts_at)
+        .unwrap()
+        .to_utc();
+    let data = Reminder {
+        lead: Lead::hours(1),
+        appointment_id: "appt_1".into(),
+        customer_name: "Sam".into(),
+        service: "Consultation".into(),
+        starts_at: start,
+        time_zone: Some("America/New_York".into()),
+        meeting_link: None,
+        version: Some(1),
+    };
     EmailJob::new(
-        id,
-        EmailTemplate::Reminder1h,
+        format!("reminder#appt_1#1h#{starts_at}#v1"),
+        Email::Reminder(data),
         "sam@example.com",
-        serde_json::json!({"appointment_id": "appt_1", "customer_name": "Sam", "service": "Consultation",
-            "starts_at": starts_at, "time_zone": "America/New_York", "version": 1}),
         shared::telemetry::CorrelationId::from_upstream("r"),
         chrono::Utc::now(),
     )
+    .not_after(start)
 }
 
 const START: &str = "2026-07-02T15:00:00Z";

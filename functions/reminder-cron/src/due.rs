@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shared::deadline::to_delta;
+use shared::email_job::Lead;
 
 /// One reminder an appointment gets, described by its lead: everything else (claim-key tag,
 /// wire name, due window) is derived from it.
@@ -30,19 +31,14 @@ impl ReminderKind {
         min_remaining: Duration::ZERO,
     };
 
-    /// The tag in claim keys, logs and the wire name: the lead as `24h`, `1h`, `90m`.
-    pub fn tag(self) -> String {
-        let secs = self.lead.as_secs();
-        if secs % HOUR == 0 {
-            format!("{}h", secs / HOUR)
-        } else {
-            format!("{}m", secs / 60)
-        }
+    /// The lead as the email contract carries it (its wire name is `reminder_<lead>`).
+    pub fn email_lead(self) -> Lead {
+        Lead::minutes(u32::try_from(self.lead.as_secs() / 60).unwrap_or(u32::MAX))
     }
 
-    /// The template's wire name (`reminder_24h`, `reminder_1h`).
-    pub fn wire_name(self) -> String {
-        format!("reminder_{}", self.tag())
+    /// The tag in claim keys and logs: the lead as `24h`, `1h`, `90m`.
+    pub fn tag(self) -> String {
+        self.email_lead().to_string()
     }
 }
 
@@ -255,13 +251,24 @@ mod tests {
 
     #[test]
     fn tags_and_wire_names_come_from_the_lead() {
+        assert_eq!((DAY.tag(), HOUR.tag()), ("24h".into(), "1h".into()));
+        let wire = |kind: ReminderKind| {
+            shared::email_job::Email::Reminder(shared::email_job::Reminder {
+                lead: kind.email_lead(),
+                appointment_id: "a".into(),
+                customer_name: "c".into(),
+                service: "s".into(),
+                starts_at: at("2026-06-10T15:00:00Z"),
+                time_zone: None,
+                meeting_link: None,
+                version: None,
+            })
+            .template_name()
+            .into_owned()
+        };
         assert_eq!(
-            (DAY.tag(), DAY.wire_name()),
-            ("24h".into(), "reminder_24h".into())
-        );
-        assert_eq!(
-            (HOUR.tag(), HOUR.wire_name()),
-            ("1h".into(), "reminder_1h".into())
+            (wire(DAY), wire(HOUR)),
+            ("reminder_24h".into(), "reminder_1h".into())
         );
         let ninety = ReminderKind {
             lead: Duration::from_secs(90 * 60),

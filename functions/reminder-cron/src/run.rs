@@ -15,7 +15,7 @@ use serde::Serialize;
 use shared::appointments::{Appointment, stored_instant};
 use shared::claims::{Claim, ClaimKey, ClaimOutcome, ClaimRequest, ClaimStatus, ClaimStore};
 use shared::deadline::{Deadline, to_delta};
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{Email, EmailJob, Reminder};
 use shared::error::{Classify, ErrorClass};
 use shared::mailer::SendFailure;
 use shared::metrics::Metric;
@@ -156,32 +156,25 @@ pub fn job(
     kind: ReminderKind,
     key: &ClaimKey,
     now: DateTime<Utc>,
-) -> Result<EmailJob, String> {
-    let template: EmailTemplate = serde_json::from_value(kind.wire_name().into())
-        .map_err(|_| format!("no template for a {} reminder", kind.tag()))?;
-    let mut data = serde_json::json!({
-        "appointment_id": appointment.id,
-        "customer_name": appointment.customer_name,
-        "service": appointment.service,
-        "starts_at": stored_instant(appointment.starts_at),
-        "version": appointment.version,
-    });
-    if let Some(map) = data.as_object_mut() {
-        if !appointment.time_zone.is_empty() {
-            map.insert("time_zone".into(), appointment.time_zone.clone().into());
-        }
-        if let Some(link) = &appointment.meeting_link {
-            map.insert("meeting_link".into(), link.clone().into());
-        }
-    }
-    Ok(EmailJob::new(
+) -> EmailJob {
+    let reminder = Reminder {
+        lead: kind.email_lead(),
+        appointment_id: appointment.id.clone(),
+        customer_name: appointment.customer_name.clone(),
+        service: appointment.service.clone(),
+        starts_at: appointment.starts_at,
+        time_zone: Some(appointment.time_zone.clone()).filter(|z| !z.is_empty()),
+        meeting_link: appointment.meeting_link.clone(),
+        version: Some(u64::from(appointment.version)),
+    };
+    EmailJob::new(
         key.as_str(),
-        template,
+        Email::Reminder(reminder),
         &appointment.customer_email,
-        data,
         CorrelationId::from_upstream(key.as_str()),
         now,
-    ))
+    )
+    .not_after(appointment.starts_at)
 }
 
 async fn remind(
@@ -207,15 +200,17 @@ async fn remind(
             return Outcome::Error;
         }
     };
-    let rendered = job(&appointment, kind, &key, app.clock.now()).and_then(|job| {
-        shared::render::render(&job, &app.settings.sender, app.settings.default_time_zone)
-            .map(|email| (job, email))
-            .map_err(|e| e.to_string())
-    });
-    let (job, email) = match rendered {
-        Ok(ready) => ready,
-        Err(reason) => return unrenderable(app, deadline, &claim, &appointment, &reason).await,
-    };
+    let now = app.clock.now();
+    let job = job(&appointment, kind, &key, now);
+    let settings = &app.settings;
+    let email =
+        match shared::render::render(&job, &settings.sender, settings.default_time_zone, now) {
+            Ok(email) => email,
+            Err(e) => {
+                let reason = e.to_string();
+                return unrenderable(app, deadline, &claim, &job, &reason).await;
+            }
+        };
     match app.mailer.send(&email).await {
         Ok(sent) => {
             app.metrics.incr(Metric::ReminderSent);
@@ -244,23 +239,16 @@ async fn unrenderable(
     app: &App,
     deadline: &Deadline,
     claim: &Claim,
-    appointment: &Appointment,
+    job: &EmailJob,
     reason: &str,
 ) -> Outcome {
     tracing::error!(
-        claim = %claim.key, error = reason, to = %log_hash(&appointment.customer_email),
+        claim = %claim.key, error = reason, to = %log_hash(&job.to),
         "reminder cannot be rendered"
     );
-    let alert = EmailJob::new(
-        format!("admin-alert#{}", claim.key),
-        EmailTemplate::AdminAlert,
+    let alert = job.header().admin_alert(
+        &format!("reminder cannot be rendered: {reason}"),
         &app.settings.admin_email,
-        serde_json::json!({
-            "job_id": claim.key.as_str(),
-            "template": "reminder",
-            "reason": format!("reminder cannot be rendered: {reason}"),
-        }),
-        CorrelationId::from_upstream(claim.key.as_str()),
         app.clock.now(),
     );
     if let Err(e) = app.queue.enqueue(&alert, Duration::ZERO).await {
