@@ -13,6 +13,7 @@ usage: bundle <command> [flags]
         types: every event type stripe-webhook handles (see its README)
   run-reminders                       run reminder-cron now
   redrive-dlq                         move the email dead-letter queue back to the queue
+  list-ambiguous                      email jobs whose send outcome is unknown (AMBIGUOUS)
   replay-stripe-event EVT_ID          reprocess a stored unparsed or failed Stripe event
   reconcile-stripe [--since WHEN]     process Stripe events missed here (WHEN: unix seconds or
                                       RFC 3339; default: the stored checkpoint)
@@ -60,6 +61,11 @@ pub enum Command {
     },
     /// Redrive the email DLQ.
     RedriveDlq {
+        /// Stack URL.
+        url: Option<String>,
+    },
+    /// List the `AMBIGUOUS` email jobs.
+    ListAmbiguous {
         /// Stack URL.
         url: Option<String>,
     },
@@ -220,6 +226,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             a.done(cmd, 0)?;
             Command::RedriveDlq { url }
         }
+        "list-ambiguous" => {
+            let url = a.take("--url");
+            a.done(cmd, 0)?;
+            Command::ListAmbiguous { url }
+        }
         "replay-stripe-event" => {
             let id = a.one(cmd, "a Stripe event id (evt_...)")?;
             let url = a.take("--url");
@@ -318,5 +329,11 @@ mod tests {
                 .contains("needs a value")
         );
         assert!(parse(&args("run-reminders extra")).is_err());
+        assert_eq!(
+            parse(&args("list-ambiguous --url http://127.0.0.1:3000")).unwrap(),
+            Command::ListAmbiguous {
+                url: Some("http://127.0.0.1:3000".into())
+            }
+        );
     }
 }

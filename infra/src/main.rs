@@ -55,6 +55,7 @@ async fn run(command: Command, mut settings: LocalSettings) -> Result<(), String
         Command::StripeSend { what, id, url } => ops::stripe_send(&what, id, url, &settings).await,
         Command::RunReminders { url } => ops::run_reminders(url).await,
         Command::RedriveDlq { url } => ops::redrive_dlq(url).await,
+        Command::ListAmbiguous { url } => ops::list_ambiguous(url).await,
         Command::ReplayStripeEvent { id, url } => ops::replay(&id, url).await,
         Command::ReconcileStripe { since, url } => ops::reconcile_stripe(since, url).await,
         Command::Provision { prefix } => provision::provision(prefix).await,

@@ -40,6 +40,11 @@ pub async fn redrive_dlq(url: Option<String>) -> Result<(), String> {
     op(url, "/_local/ops/redrive-dlq", Vec::new()).await
 }
 
+/// `list-ambiguous`.
+pub async fn list_ambiguous(url: Option<String>) -> Result<(), String> {
+    op(url, "/_local/ops/list-ambiguous", Vec::new()).await
+}
+
 /// `replay-stripe-event`.
 pub async fn replay(id: &str, url: Option<String>) -> Result<(), String> {
     if id.is_empty()

@@ -4,16 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use email_retry::record::{DynamoEmailStore, EmailStore, MemoryEmailStore};
+use email_retry::record::{EmailStore, MemoryEmailStore};
 use login::password::{Argon2Passwords, PasswordVerifier};
 use login::ratelimit::{DynamoRateLimiter, FallbackRateLimiter, warm_up};
 use login::users::{DynamoUserStore, MemoryUserStore, UserStore};
-use reminder_cron::appointments::{AppointmentStore, DynamoAppointments, MemoryAppointments};
+use reminder_cron::appointments::{AppointmentStore, MemoryAppointments};
 use shared::breaker::CircuitBreaker;
 use shared::claims::{ClaimStore, DynamoClaimStore, MemoryClaimStore};
 use shared::clock::SharedClock;
 use shared::config::{Env, Secret, take};
-use shared::mailer::{Mailer, MemoryMailer, SesMailer};
+use shared::mailer::{Mailer, MemoryMailer};
 use shared::metrics::Metrics;
 use shared::queue::{EmailQueue, MemoryQueue, SqsQueue};
 use shared::ratelimit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
@@ -25,8 +25,10 @@ use crate::activity::Activity;
 use crate::announce::Announce;
 use crate::settings::{Backend, LocalSettings};
 
-/// The email queue's retry budget (`maxReceiveCount` of its redrive policy).
-pub const RETRY_BUDGET: u32 = 3;
+/// The email queue's `maxReceiveCount` (as in template.yaml): the worker's budget plus its
+/// spare receives.
+pub const MAX_RECEIVES: u32 =
+    email_retry::tuning::RETRY_BUDGET + email_retry::tuning::SPARE_RECEIVES;
 
 /// The one-line fix for a services backend that is not configured or not reachable.
 pub const SERVICES_FIX: &str =
@@ -116,7 +118,7 @@ fn memory(
 ) -> Ports {
     clear_outbox(&settings.outbox);
     let clock = shared::clock::system();
-    let queue = Arc::new(MemoryQueue::with_redrive(clock.clone(), RETRY_BUDGET));
+    let queue = Arc::new(MemoryQueue::with_redrive(clock.clone(), MAX_RECEIVES));
     let mailer = Arc::new(
         MemoryMailer::new([sender_domain(&settings.sender)]).with_outbox(&settings.outbox),
     );
@@ -338,6 +340,27 @@ async fn services(
     );
     let webhook = webhook_ports(&n, settings, &aws, clock.clone())?;
     let queue = Arc::new(SqsQueue::new(sqs.clone(), &n.queue_url));
+    // reminder-cron and email-retry build their own adapters; the stack shares them.
+    let reminder = reminder_cron::App::from_aws(
+        reminder_cron::Config {
+            appointments_table: n.appointments.clone(),
+            appointments_index: n.index.clone(),
+            claims_table: n.claims.clone(),
+            email_queue_url: n.queue_url.clone(),
+            settings: crate::stack::reminder_settings(settings),
+        },
+        &aws,
+    );
+    let worker = email_retry::App::from_aws(
+        email_retry::Config {
+            emails_table: n.emails.clone(),
+            appointments_table: n.appointments.clone(),
+            claims_table: n.claims.clone(),
+            queue_url: n.queue_url.clone(),
+            settings: crate::stack::worker_settings(settings),
+        },
+        &aws,
+    );
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "AWS".into());
     Ok(Ports {
         claims: Arc::new(DynamoClaimStore::new(
@@ -348,7 +371,7 @@ async fn services(
         queue,
         dead_letters: DeadLetters::Sqs(Arc::new(SqsQueue::new(sqs, dlq_url))),
         mailer: Arc::new(Announce::new(
-            Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&aws))),
+            reminder.mailer.clone(),
             activity.clone(),
             settings.announce,
         )),
@@ -356,13 +379,9 @@ async fn services(
         limiter: Arc::new(limiter),
         passwords,
         users: Arc::new(DynamoUserStore::new(dynamo.clone(), &n.users)),
-        appointments: Arc::new(DynamoAppointments::new(
-            dynamo.clone(),
-            &n.appointments,
-            &n.index,
-        )),
+        appointments: reminder.appointments.clone(),
         webhook,
-        emails: Arc::new(DynamoEmailStore::new(dynamo, n.emails, clock.clone())),
+        emails: worker.store.clone(),
         memory_emails: None,
         description: format!(
             "services (DynamoDB/SQS/SES at {endpoint}, Redis at {}; customer lookups {})",

@@ -132,6 +132,7 @@ async fn route(
         ("GET", "/_local" | "/_local/") => html(crate::page::render(stack).await),
         ("POST", "/_local/ops/run-reminders") => op_answer(stack.run_reminders("on demand").await),
         ("POST", "/_local/ops/redrive-dlq") => op_answer(stack.redrive_dlq().await),
+        ("POST", "/_local/ops/list-ambiguous") => op_answer(stack.list_ambiguous().await),
         ("POST", "/_local/ops/drain-emails") => op_answer(
             stack
                 .drain_emails()

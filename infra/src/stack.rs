@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use email_retry::Worker;
 use lambda_http::{Body, Request, Response};
 use login::Login;
 use login::users::User;
@@ -32,12 +31,10 @@ pub struct Stack {
     pub login: Login,
     /// `stripe-webhook`.
     pub webhook: stripe_webhook::App,
-    /// `reminder-cron` ports.
-    pub reminder_deps: reminder_cron::Deps,
-    /// `reminder-cron` settings.
-    pub reminder_settings: reminder_cron::Settings,
+    /// `reminder-cron`.
+    pub reminder: reminder_cron::App,
     /// `email-retry`.
-    pub worker: Worker,
+    pub worker: email_retry::App,
     /// Recent activity.
     pub activity: Arc<Activity>,
 }
@@ -48,6 +45,29 @@ pub type OpResult = Result<Value, (u16, String)>;
 fn metrics(function: &'static str) -> Metrics {
     // EMF lines are for CloudWatch; locally they would bury the summaries.
     Metrics::in_memory(function).0
+}
+
+/// reminder-cron's settings locally: the schedule runs every `reminder_interval`.
+pub fn reminder_settings(settings: &LocalSettings) -> reminder_cron::Settings {
+    let mut s = reminder_cron::Settings::new(
+        settings.sender.clone(),
+        settings.admin_email.clone(),
+        settings.time_zone,
+    );
+    s.rules.schedule_interval = settings.reminder_interval.max(Duration::from_secs(1));
+    s
+}
+
+/// email-retry's settings locally: short backoff and pause, so retries are visible.
+pub fn worker_settings(settings: &LocalSettings) -> email_retry::Settings {
+    let mut s = email_retry::Settings::new(
+        settings.sender.clone(),
+        settings.admin_email.clone(),
+        settings.time_zone,
+    );
+    s.backoff = Backoff::new(settings.email_backoff.0, settings.email_backoff.1);
+    s.paused_delay = Duration::from_secs(60);
+    s
 }
 
 impl Stack {
@@ -85,51 +105,35 @@ impl Stack {
             clock.clone(),
             metrics("stripe-webhook"),
         );
-        let reminder_deps = reminder_cron::Deps {
-            appointments: ports.appointments.clone(),
-            claims: ports.claims.clone(),
-            queue: ports.queue.clone(),
-            mailer: ports.mailer.clone(),
-            clock: clock.clone(),
-            metrics: metrics("reminder-cron"),
-        };
-        let reminder_settings = reminder_cron::Settings {
-            rules: reminder_cron::due::DueRules {
-                schedule_interval: settings.reminder_interval.max(Duration::from_secs(1)),
-                ..Default::default()
+        let reminder = reminder_cron::App::build(
+            reminder_cron::Ports {
+                appointments: ports.appointments.clone(),
+                claims: ports.claims.clone(),
+                queue: ports.queue.clone(),
+                mailer: ports.mailer.clone(),
             },
-            concurrency: 8,
-            sender: settings.sender.clone(),
-            default_time_zone: settings.time_zone,
-            retain_claims_for: Duration::from_secs(30 * 24 * 3600),
-            lease_cap: Duration::from_secs(60),
-        };
-        let worker = Worker::new(
-            ports.emails.clone(),
-            ports.mailer.clone(),
-            ports.queue.clone(),
-            metrics("email-retry"),
-            email_retry::Settings {
-                sender: settings.sender.clone(),
-                admin_email: settings.admin_email.clone(),
-                time_zone: settings.time_zone,
-                retry_budget: ports::RETRY_BUDGET,
-                backoff: Backoff::new(settings.email_backoff.0, settings.email_backoff.1),
-                paused_delay: Duration::from_secs(60),
-                concurrency: 5,
-                record_budget: Duration::from_secs(8),
-                lease_cap: Duration::from_secs(60),
+            clock.clone(),
+            metrics("reminder-cron"),
+            reminder_settings(&settings),
+        );
+        let worker = email_retry::App::build(
+            email_retry::Ports {
+                store: ports.emails.clone(),
+                mailer: ports.mailer.clone(),
+                queue: ports.queue.clone(),
+                appointments: ports.appointments.clone(),
+                claims: ports.claims.clone(),
             },
             clock,
-            None,
+            metrics("email-retry"),
+            worker_settings(&settings),
         );
         Ok(Self {
             settings,
             ports,
             login,
             webhook,
-            reminder_deps,
-            reminder_settings,
+            reminder,
             worker,
             activity,
         })
@@ -185,13 +189,7 @@ impl Stack {
             Duration::from_secs(5),
             self.ports.clock.clone(),
         );
-        let result = reminder_cron::handle(
-            &self.reminder_deps,
-            &self.reminder_settings,
-            &event,
-            &deadline,
-        )
-        .await;
+        let result = self.reminder.handle(&event, &deadline).await;
         let (text, answer) = match result {
             Ok(summary) => {
                 let value = serde_json::to_value(&summary).unwrap_or(Value::Null);
@@ -234,6 +232,21 @@ impl Stack {
             }
             total += n;
         }
+    }
+
+    /// The email jobs whose send outcome is unknown (`AMBIGUOUS`): job id, attempts, reason.
+    pub async fn list_ambiguous(&self) -> OpResult {
+        let records = self
+            .worker
+            .store
+            .list(email_retry::record::EmailStatus::Ambiguous)
+            .await
+            .map_err(|e| (503, format!("email records unavailable: {e}")))?;
+        let jobs: Vec<Value> = records
+            .iter()
+            .map(|r| json!({"job_id": r.job_id, "attempts": r.attempts, "reason": r.reason}))
+            .collect();
+        Ok(json!({ "ambiguous": jobs }))
     }
 
     /// Moves dead-lettered email jobs back to the queue (finished jobs are not re-sent).

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use email_retry::Worker;
 use email_retry::worker::as_lambda_record;
 use shared::clock::SharedClock;
 use shared::deadline::Deadline;
@@ -26,7 +25,7 @@ pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// Receives and handles one batch; returns how many records it had.
 pub async fn process_batch(
-    worker: &Worker,
+    worker: &email_retry::App,
     queue: &dyn EmailQueue,
     activity: &Activity,
     clock: &SharedClock,

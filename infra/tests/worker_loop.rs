@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use email_retry::Worker;
 use email_retry::record::{EmailStatus, MemoryEmailStore};
 use infra::activity::Activity;
 use infra::worker_loop::process_batch;
@@ -31,26 +30,26 @@ async fn a_throttled_send_comes_back_after_its_backoff_and_is_sent_once() {
         FaultPlan::on_calls([1], Fault::FailSend(SendFailure::Retryable)),
     ));
     let store = Arc::new(MemoryEmailStore::new(clock.clone()));
-    let settings = email_retry::Settings {
-        sender: "bookings@example.com".into(),
-        admin_email: "admin@example.com".into(),
-        time_zone: chrono_tz::UTC,
-        retry_budget: 3,
-        backoff: Backoff::new(Duration::from_secs(10), Duration::from_secs(10)),
-        paused_delay: Duration::from_secs(60),
-        concurrency: 2,
-        record_budget: Duration::from_secs(1),
-        lease_cap: Duration::from_secs(60),
+    let mut settings =
+        email_retry::Settings::new("bookings@example.com", "admin@example.com", chrono_tz::UTC)
+            .with_retry_budget(3);
+    settings.backoff = Backoff::new(Duration::from_secs(10), Duration::from_secs(10));
+    settings.concurrency = 2;
+    settings.record_budget = Duration::from_secs(1);
+    let ports = email_retry::Ports {
+        store: store.clone(),
+        mailer: mailer.clone(),
+        queue: queue.clone(),
+        appointments: Arc::new(shared::appointments::MemoryAppointments::default()),
+        claims: Arc::new(shared::claims::MemoryClaimStore::new(clock.clone())),
     };
-    let worker = Worker::new(
-        store.clone(),
-        mailer.clone(),
-        queue.clone(),
+    let worker = email_retry::App::build(
+        ports,
+        clock.clone(),
         Metrics::in_memory("email-retry").0,
         settings,
-        clock.clone(),
-        Some(7),
-    );
+    )
+    .with_seed(7);
     let job = EmailJob::new(
         "order-confirmation#o1",
         Email::OrderConfirmation(OrderConfirmation {

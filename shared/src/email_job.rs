@@ -389,6 +389,24 @@ pub struct JobHeader {
     pub correlation_id: CorrelationId,
 }
 
+impl JobHeader {
+    /// The admin alert about this job (`admin-alert#<id>`, same correlation id): what every
+    /// producer queues when a critical email fails for good.
+    pub fn admin_alert(&self, reason: &str, admin: &str, now: DateTime<Utc>) -> EmailJob {
+        EmailJob::new(
+            format!("admin-alert#{}", self.id),
+            Email::AdminAlert(AdminAlert {
+                job_id: self.id.clone(),
+                template: self.template.clone(),
+                reason: reason.to_owned(),
+            }),
+            admin,
+            self.correlation_id.clone(),
+            now,
+        )
+    }
+}
+
 /// Why a queued body is not a deliverable job.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {

@@ -200,6 +200,13 @@ impl<T: ClaimStore> ClaimStore for Faulty<T> {
             .run(self.inner.fail_permanently(claim, reason))
             .await
     }
+    async fn extend(
+        &self,
+        claim: &Claim,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.plan.run(self.inner.extend(claim, lease_until)).await
+    }
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError> {
         self.plan.run(self.inner.get(key)).await
     }

@@ -6,6 +6,7 @@
 //! default, fast tests) and a real one (DynamoDB, SQS, SES v2, Redis), proven equivalent by
 //! the contract tests in `shared/tests/`.
 
+pub mod appointments;
 pub mod aws;
 pub mod breaker;
 pub mod claims;
@@ -21,6 +22,7 @@ pub mod mailer;
 pub mod metrics;
 pub mod queue;
 pub mod ratelimit;
+pub mod reminder_claim;
 pub mod render;
 pub mod retry;
 pub mod store_error;

@@ -51,11 +51,17 @@ pub enum Metric {
     SignInNoticeNotQueued,
     /// A reminder was sent.
     ReminderSent,
+    /// A send's outcome is unknown (it may have gone out): recorded `AMBIGUOUS`, listed by
+    /// `bundle list-ambiguous`.
+    SendAmbiguous,
+    /// A queued email was not sent because it was no longer current (its `not_after` passed,
+    /// or its appointment was cancelled or moved); recorded `EXPIRED`.
+    EmailExpired,
 }
 
 impl Metric {
     /// Every metric, for cross-checking alarms.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 21] = [
         Self::DuplicateSuppressed,
         Self::ClaimLost,
         Self::RetryScheduled,
@@ -75,6 +81,8 @@ impl Metric {
         Self::SesAccountPaused,
         Self::SignInNoticeNotQueued,
         Self::ReminderSent,
+        Self::SendAmbiguous,
+        Self::EmailExpired,
     ];
 
     /// The CloudWatch metric name.
@@ -99,6 +107,8 @@ impl Metric {
             Self::SesAccountPaused => "SesAccountPaused",
             Self::SignInNoticeNotQueued => "SignInNoticeNotQueued",
             Self::ReminderSent => "ReminderSent",
+            Self::SendAmbiguous => "SendAmbiguous",
+            Self::EmailExpired => "EmailExpired",
         }
     }
 }

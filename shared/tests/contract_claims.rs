@@ -221,6 +221,50 @@ async fn permanent_failure_is_remembered(s: Subject) {
     assert_eq!(record.result.as_deref(), Some("bad address"));
 }
 
+async fn extend_keeps_the_claim_past_its_first_lease(s: Subject) {
+    let k = key("extend");
+    let claim = acquired(
+        s.store
+            .claim(&request(&s, &k, Duration::from_secs(10), WEEK))
+            .await
+            .unwrap(),
+    );
+    let later = s.clock.shared().now() + TimeDelta::seconds(40);
+    s.store.extend(&claim, later).await.unwrap();
+    s.clock.advance(Duration::from_secs(30));
+    let ClaimOutcome::InProgress(held) =
+        s.store.claim(&request(&s, &k, MINUTE, WEEK)).await.unwrap()
+    else {
+        panic!("the extended lease must still hold");
+    };
+    assert_eq!(held.owner, claim.owner);
+    assert_eq!(
+        held.lease_until.timestamp_millis(),
+        later.timestamp_millis()
+    );
+    s.clock.advance(Duration::from_secs(11));
+    let second = acquired(s.store.claim(&request(&s, &k, MINUTE, WEEK)).await.unwrap());
+    assert!(
+        matches!(
+            s.store.extend(&claim, later).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a stale owner cannot extend"
+    );
+    s.store.complete(&second, None).await.unwrap();
+    assert!(
+        matches!(
+            s.store.extend(&second, later).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a completed claim has no lease to extend"
+    );
+    assert_eq!(
+        s.store.get(&k).await.unwrap().unwrap().status,
+        ClaimStatus::Completed
+    );
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory_adapter {
@@ -237,6 +281,7 @@ contract!(
     hundred_concurrent_claims_one_winner,
     many_keys_five_claimants_each_one_winner_per_key,
     stale_owner_is_refused_after_takeover,
+    extend_keeps_the_claim_past_its_first_lease,
     expired_record_still_present_is_claimable,
     release_lets_a_retry_claim_at_once,
     permanent_failure_is_remembered,

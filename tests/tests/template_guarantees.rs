@@ -93,12 +93,41 @@ fn email_queue_redrive_visibility_and_retention() {
     let t = template();
     let q = t.properties("EmailQueue").unwrap();
     let dlq = t.properties("EmailDeadLetterQueue").unwrap();
-    let budget = number(&t, &t.root()["Parameters"]["EmailRetryBudget"]["Default"]);
+    let worker = t.properties("EmailRetryFunction").unwrap();
+    let env = &worker["Environment"]["Variables"];
+    let budget = number(&t, &env["EMAIL_RETRY_BUDGET"]);
+    let spare = i64::from(email_retry::tuning::SPARE_RECEIVES);
     assert_eq!(
         number(&t, &q["RedrivePolicy"]["maxReceiveCount"]),
-        budget,
-        "DLQ after the retry budget"
+        budget + spare,
+        "DLQ after the retry budget and the spare receives that record the failure"
     );
+    assert_eq!(
+        budget,
+        i64::from(email_retry::tuning::RETRY_BUDGET),
+        "one budget"
+    );
+    // The retry window the README states: 15 to 30 minutes, covering a 10-minute incident.
+    let mut settings = email_retry::Settings::new("a@example.com", "b@example.com", chrono_tz::UTC)
+        .with_retry_budget(u32::try_from(budget).unwrap());
+    settings.backoff = shared::retry::Backoff::new(
+        std::time::Duration::from_secs(
+            number(&t, &env["EMAIL_BACKOFF_BASE_SECONDS"])
+                .try_into()
+                .unwrap(),
+        ),
+        std::time::Duration::from_secs(
+            number(&t, &env["EMAIL_BACKOFF_CAP_SECONDS"])
+                .try_into()
+                .unwrap(),
+        ),
+    );
+    let (shortest, longest) = settings.retry_window();
+    assert!(
+        shortest >= std::time::Duration::from_secs(600),
+        "{shortest:?}"
+    );
+    assert_eq!((shortest.as_secs(), longest.as_secs()), (900, 1800));
     assert_eq!(
         Template::referenced_resource(&q["RedrivePolicy"]["deadLetterTargetArn"]).as_deref(),
         Some("EmailDeadLetterQueue")
@@ -107,7 +136,6 @@ fn email_queue_redrive_visibility_and_retention() {
         number(&t, &dlq["MessageRetentionPeriod"]) > number(&t, &q["MessageRetentionPeriod"]),
         "DLQ keeps messages longer than the queue"
     );
-    let worker = t.properties("EmailRetryFunction").unwrap();
     let timeout = number(&t, &worker["Timeout"]);
     assert!(
         number(&t, &q["VisibilityTimeout"]) >= 6 * timeout,
@@ -133,6 +161,38 @@ fn schedule_has_retry_policy_and_dead_letter_queue() {
         Template::referenced_resource(&p["DeadLetterConfig"]["Arn"]).as_deref(),
         Some("ReminderScheduleDeadLetterQueue")
     );
+}
+
+/// The scheduler invokes reminder-cron asynchronously, so a failed run is retried by the
+/// function's async invoke config, which must end in an alarmed destination (not Lambda's
+/// silent default of two retries and a drop).
+#[test]
+fn a_failed_reminder_run_is_retried_then_lands_in_an_alarmed_queue() {
+    let t = template();
+    let config = &t.properties("ReminderCronFunction").unwrap()["EventInvokeConfig"];
+    let retries = number(&t, &config["MaximumRetryAttempts"]);
+    assert!((1..=2).contains(&retries), "{retries}");
+    assert!(
+        number(&t, &config["MaximumEventAgeInSeconds"]) <= 300,
+        "stale runs dropped"
+    );
+    let on_failure = &config["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"].as_str(), Some("SQS"));
+    let queue = Template::referenced_resource(&on_failure["Destination"]).unwrap();
+    let alarmed = t
+        .resources_of("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .any(|id| {
+            let p = t.properties(&id).unwrap();
+            p["Dimensions"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .any(|d| {
+                    Template::referenced_resource(&d["Value"]).as_deref() == Some(queue.as_str())
+                })
+        });
+    assert!(alarmed, "{queue} has an alarm");
 }
 
 #[test]

@@ -6,6 +6,8 @@ use chrono_tz::Tz;
 use shared::config::{ConfigError, Env, take};
 use shared::retry::Backoff;
 
+use crate::tuning;
+
 /// How the worker behaves (also built directly by tests and the local stack).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -15,8 +17,11 @@ pub struct Settings {
     pub admin_email: String,
     /// Zone for times in emails whose job names none.
     pub time_zone: Tz,
-    /// Attempts (SQS receives) before a job is failed permanently.
+    /// Send attempts (SQS receives) before a job is failed permanently.
     pub retry_budget: u32,
+    /// Receives after which SQS dead-letters a message (`retry_budget` + spare receives that
+    /// only record the permanent failure).
+    pub max_receives: u32,
     /// Backoff between attempts (through the message visibility).
     pub backoff: Backoff,
     /// How long messages are held while SES sending is paused for the account.
@@ -27,6 +32,47 @@ pub struct Settings {
     pub record_budget: Duration,
     /// Longest send lease.
     pub lease_cap: Duration,
+    /// Margin kept before the Lambda deadline.
+    pub deadline_margin: Duration,
+}
+
+impl Settings {
+    /// The production settings for `sender`, `admin_email` and `time_zone` (every other value
+    /// from [`tuning`]).
+    pub fn new(sender: impl Into<String>, admin_email: impl Into<String>, time_zone: Tz) -> Self {
+        Self {
+            sender: sender.into(),
+            admin_email: admin_email.into(),
+            time_zone,
+            retry_budget: tuning::RETRY_BUDGET,
+            max_receives: tuning::RETRY_BUDGET + tuning::SPARE_RECEIVES,
+            backoff: Backoff::new(tuning::BACKOFF_BASE, tuning::BACKOFF_CAP),
+            paused_delay: tuning::PAUSED_DELAY,
+            concurrency: tuning::CONCURRENCY,
+            record_budget: tuning::RECORD_BUDGET,
+            lease_cap: tuning::LEASE_CAP,
+            deadline_margin: tuning::DEADLINE_MARGIN,
+        }
+    }
+
+    /// The same settings with another retry budget (the spare receives follow it).
+    pub fn with_retry_budget(mut self, budget: u32) -> Self {
+        self.retry_budget = budget;
+        self.max_receives = budget + tuning::SPARE_RECEIVES;
+        self
+    }
+
+    /// The guaranteed and the longest retry window: the sum of the waits between the first
+    /// and the last send attempt (each wait is jittered within `[ceiling/2, ceiling]`).
+    pub fn retry_window(&self) -> (Duration, Duration) {
+        let longest: Duration = (0..self.retry_budget.saturating_sub(1))
+            .map(|n| self.backoff.ceiling(n))
+            .sum();
+        let shortest = (0..self.retry_budget.saturating_sub(1))
+            .map(|n| self.backoff.ceiling(n) / 2)
+            .sum();
+        (shortest, longest)
+    }
 }
 
 /// Everything the function reads from its environment.
@@ -34,10 +80,12 @@ pub struct Settings {
 pub struct Config {
     /// DynamoDB EmailsTable.
     pub emails_table: String,
+    /// AppointmentsTable (a queued reminder is checked against its appointment).
+    pub appointments_table: String,
+    /// ClaimsTable (a queued reminder is sent only once its claim records the hand-over).
+    pub claims_table: String,
     /// The email queue (admin alerts and paused messages are re-queued there).
     pub queue_url: String,
-    /// Margin kept before the Lambda deadline.
-    pub deadline_margin: Duration,
     /// Worker behaviour.
     pub settings: Settings,
 }
@@ -46,20 +94,39 @@ impl Config {
     /// Reads every variable, reporting all problems together.
     pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
         let emails_table = env.required("EMAILS_TABLE");
+        let appointments_table = env.required("APPOINTMENTS_TABLE");
+        let claims_table = env.required("CLAIMS_TABLE");
         let queue_url = env.required("EMAIL_QUEUE_URL");
         let sender = env.required("SENDER_EMAIL");
         let admin_email = env.required("ADMIN_EMAIL");
         let time_zone = env.parsed::<Tz>("BUSINESS_TIME_ZONE", "an IANA time zone name");
-        let budget = env.parsed_or("EMAIL_RETRY_BUDGET", 3u32, "an integer from 1 to 10");
-        let base = env.parsed_or("EMAIL_BACKOFF_BASE_SECONDS", 20u64, "seconds");
-        let cap = env.parsed_or("EMAIL_BACKOFF_CAP_SECONDS", 600u64, "seconds");
+        let budget = env.parsed_or(
+            "EMAIL_RETRY_BUDGET",
+            tuning::RETRY_BUDGET,
+            "an integer from 1 to 10",
+        );
+        let base = env.parsed_or(
+            "EMAIL_BACKOFF_BASE_SECONDS",
+            tuning::BACKOFF_BASE.as_secs(),
+            "seconds",
+        );
+        let cap = env.parsed_or(
+            "EMAIL_BACKOFF_CAP_SECONDS",
+            tuning::BACKOFF_CAP.as_secs(),
+            "seconds",
+        );
         let paused = env.parsed_or(
             "EMAIL_PAUSED_DELAY_SECONDS",
-            900u64,
+            tuning::PAUSED_DELAY.as_secs(),
             "seconds (at most 900)",
         );
-        let concurrency = env.parsed_or("EMAIL_CONCURRENCY", 5usize, "an integer from 1 to 10");
-        let margin = env.parsed_or("DEADLINE_MARGIN_MS", 3000u64, "milliseconds");
+        let concurrency = env.parsed_or(
+            "EMAIL_CONCURRENCY",
+            tuning::CONCURRENCY,
+            "an integer from 1 to 10",
+        );
+        let default_margin = u64::try_from(tuning::DEADLINE_MARGIN.as_millis()).unwrap_or(3000);
+        let margin = env.parsed_or("DEADLINE_MARGIN_MS", default_margin, "milliseconds");
         if budget.is_some_and(|b| !(1..=10).contains(&b)) {
             env.invalid("EMAIL_RETRY_BUDGET", "an integer from 1 to 10");
         }
@@ -73,24 +140,25 @@ impl Config {
             env.invalid("EMAIL_CONCURRENCY", "an integer from 1 to 10");
         }
         env.finish()?;
+        let mut settings = Settings::new(
+            take(sender, "SENDER_EMAIL")?,
+            take(admin_email, "ADMIN_EMAIL")?,
+            take(time_zone, "BUSINESS_TIME_ZONE")?,
+        )
+        .with_retry_budget(take(budget, "EMAIL_RETRY_BUDGET")?);
+        settings.backoff = Backoff::new(
+            Duration::from_secs(take(base, "EMAIL_BACKOFF_BASE_SECONDS")?),
+            Duration::from_secs(take(cap, "EMAIL_BACKOFF_CAP_SECONDS")?),
+        );
+        settings.paused_delay = Duration::from_secs(take(paused, "EMAIL_PAUSED_DELAY_SECONDS")?);
+        settings.concurrency = take(concurrency, "EMAIL_CONCURRENCY")?;
+        settings.deadline_margin = Duration::from_millis(take(margin, "DEADLINE_MARGIN_MS")?);
         Ok(Self {
             emails_table: take(emails_table, "EMAILS_TABLE")?,
+            appointments_table: take(appointments_table, "APPOINTMENTS_TABLE")?,
+            claims_table: take(claims_table, "CLAIMS_TABLE")?,
             queue_url: take(queue_url, "EMAIL_QUEUE_URL")?,
-            deadline_margin: Duration::from_millis(take(margin, "DEADLINE_MARGIN_MS")?),
-            settings: Settings {
-                sender: take(sender, "SENDER_EMAIL")?,
-                admin_email: take(admin_email, "ADMIN_EMAIL")?,
-                time_zone: take(time_zone, "BUSINESS_TIME_ZONE")?,
-                retry_budget: take(budget, "EMAIL_RETRY_BUDGET")?,
-                backoff: Backoff::new(
-                    Duration::from_secs(take(base, "EMAIL_BACKOFF_BASE_SECONDS")?),
-                    Duration::from_secs(take(cap, "EMAIL_BACKOFF_CAP_SECONDS")?),
-                ),
-                paused_delay: Duration::from_secs(take(paused, "EMAIL_PAUSED_DELAY_SECONDS")?),
-                concurrency: take(concurrency, "EMAIL_CONCURRENCY")?,
-                record_budget: Duration::from_secs(8),
-                lease_cap: Duration::from_secs(60),
-            },
+            settings,
         })
     }
 }
@@ -110,6 +178,8 @@ mod tests {
         let text = err.to_string();
         for name in [
             "EMAILS_TABLE",
+            "APPOINTMENTS_TABLE",
+            "CLAIMS_TABLE",
             "EMAIL_QUEUE_URL",
             "SENDER_EMAIL",
             "ADMIN_EMAIL",
@@ -125,15 +195,32 @@ mod tests {
     fn defaults_apply() {
         let c = Config::from_env(Env::from_pairs([
             ("EMAILS_TABLE", "t"),
+            ("APPOINTMENTS_TABLE", "a"),
+            ("CLAIMS_TABLE", "c"),
             ("EMAIL_QUEUE_URL", "q"),
             ("SENDER_EMAIL", "noreply@example.com"),
             ("ADMIN_EMAIL", "admin@example.com"),
             ("BUSINESS_TIME_ZONE", "America/New_York"),
         ]))
         .unwrap();
-        assert_eq!(c.settings.retry_budget, 3);
+        assert_eq!(c.settings.retry_budget, tuning::RETRY_BUDGET);
+        assert_eq!(
+            c.settings.max_receives,
+            tuning::RETRY_BUDGET + tuning::SPARE_RECEIVES
+        );
         assert_eq!(c.settings.time_zone, chrono_tz::America::New_York);
         assert_eq!(c.settings.paused_delay, Duration::from_secs(900));
-        assert_eq!(c.deadline_margin, Duration::from_secs(3));
+        assert_eq!(c.settings.deadline_margin, Duration::from_secs(3));
+    }
+
+    /// The retry window covers a 10-minute SES incident even at its shortest (README states
+    /// it): 60 s base, 900 s cap, 6 attempts wait 15 to 30 minutes in total.
+    #[test]
+    fn retry_window_covers_a_ten_minute_incident() {
+        let s = Settings::new("a@example.com", "b@example.com", chrono_tz::UTC);
+        let (shortest, longest) = s.retry_window();
+        assert_eq!(shortest, Duration::from_secs(900));
+        assert_eq!(longest, Duration::from_secs(1800));
+        assert!(shortest >= Duration::from_secs(600));
     }
 }

@@ -1,14 +1,7 @@
-use std::sync::Arc;
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use email_retry::record::DynamoEmailStore;
-use email_retry::{Config, Worker};
+use email_retry::{App, Config};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::config::Env;
-use shared::deadline::Deadline;
-use shared::mailer::SesMailer;
-use shared::metrics::Metrics;
-use shared::queue::SqsQueue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,27 +10,10 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "cold start failed");
     })?;
     let aws = shared::aws::load_config().await;
-    let clock = shared::clock::system();
-    let worker = Worker::new(
-        Arc::new(DynamoEmailStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            config.emails_table.clone(),
-            clock.clone(),
-        )),
-        Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&aws))),
-        Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&aws),
-            config.queue_url.clone(),
-        )),
-        Metrics::stdout("email-retry"),
-        config.settings.clone(),
-        clock.clone(),
-        None,
-    );
-    let (worker, margin, clock) = (&worker, config.deadline_margin, &clock);
+    let app = &App::from_aws(config, &aws);
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = Deadline::from_epoch_millis(event.context.deadline, margin, clock.clone());
-        Ok::<SqsBatchResponse, Error>(worker.handle(event.payload, &deadline).await)
+        let deadline = app.deadline(event.context.deadline);
+        Ok::<SqsBatchResponse, Error>(app.handle(event.payload, &deadline).await)
     }))
     .await
 }

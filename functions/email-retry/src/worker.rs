@@ -1,29 +1,32 @@
-//! Delivers one SQS batch of email jobs: claim, render, send, record, and decide what comes
-//! back (partial-batch response) and when (visibility backoff).
+//! Delivers one SQS batch of email jobs: claim, check it is still current, render, send,
+//! record, and decide what comes back (partial-batch response) and when (visibility backoff).
+//!
+//! Every receive counts toward the budget, whatever failed (SES, DynamoDB, a held lease, the
+//! deadline): receive `retry_budget` is the last that may send; the spare receives after it
+//! only record `FAILED_PERMANENT` (+ admin alert), so a valid job is recorded before SQS
+//! dead-letters it at `max_receives`.
 
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::Utc;
 use futures::StreamExt;
 use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
-use shared::clock::SharedClock;
+use rand::{Rng, RngCore, SeedableRng};
 use shared::deadline::Deadline;
-use shared::email_job::{AdminAlert, DecodeError, Email, EmailJob, JobHeader};
+use shared::email_job::{DecodeError, EmailJob, JobHeader};
 use shared::error::Classify;
-use shared::mailer::{Mailer, SendFailure};
-use shared::metrics::{Metric, Metrics};
-use shared::queue::{EmailQueue, Receipt, ReceivedMessage};
+use shared::mailer::SendFailure;
+use shared::metrics::Metric;
+use shared::queue::{Receipt, ReceivedMessage};
 use shared::render::render;
 use shared::telemetry::log_hash;
 use tracing::{error, info, warn};
 
+use crate::App;
 use crate::config::Settings;
-use crate::record::{Begin, EmailStore, Lease};
+use crate::currency::Currency;
+use crate::record::{Begin, Lease};
 
 /// What happens to one record of the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,18 +37,6 @@ pub enum Disposition {
     ComeBack,
 }
 
-/// The worker and its ports, built once per cold start.
-#[derive(Debug)]
-pub struct Worker {
-    store: Arc<dyn EmailStore>,
-    mailer: Arc<dyn Mailer>,
-    queue: Arc<dyn EmailQueue>,
-    metrics: Metrics,
-    settings: Settings,
-    clock: SharedClock,
-    rng: Mutex<StdRng>,
-}
-
 /// State shared by the records of one batch.
 #[derive(Debug, Default)]
 struct BatchState {
@@ -53,34 +44,7 @@ struct BatchState {
     paused: AtomicBool,
 }
 
-impl Worker {
-    /// A worker on these ports; `seed` makes the backoff jitter reproducible.
-    pub fn new(
-        store: Arc<dyn EmailStore>,
-        mailer: Arc<dyn Mailer>,
-        queue: Arc<dyn EmailQueue>,
-        metrics: Metrics,
-        settings: Settings,
-        clock: SharedClock,
-        seed: Option<u64>,
-    ) -> Self {
-        let seed = seed.unwrap_or_else(|| rand::rng().next_u64());
-        Self {
-            store,
-            mailer,
-            queue,
-            metrics,
-            settings,
-            clock,
-            rng: Mutex::new(StdRng::seed_from_u64(seed)),
-        }
-    }
-
-    /// The worker's settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
+impl App {
     /// Handles one batch; returns only the real message ids of records that must come back.
     pub async fn handle(&self, event: SqsEvent, deadline: &Deadline) -> SqsBatchResponse {
         let state = BatchState::default();
@@ -120,15 +84,22 @@ impl Worker {
         state: &BatchState,
     ) -> Disposition {
         let message_id = record.message_id.as_deref().unwrap_or_default();
+        let attempt = receive_count(record);
         if !deadline.has_time_for(self.settings.record_budget) {
             info!(
                 message_id,
-                "deadline margin reached: record handed back unstarted"
+                attempt, "deadline margin reached: record handed back unstarted"
             );
+            if attempt >= self.settings.max_receives {
+                error!(
+                    message_id,
+                    "last receive handed back: the message goes to the DLQ"
+                );
+                self.metrics.incr(Metric::DeadLettered);
+            }
             return Disposition::ComeBack;
         }
         let receipt = Receipt(record.receipt_handle.clone().unwrap_or_default());
-        let attempt = receive_count(record);
         let decoded = match record.body.as_deref().map(EmailJob::decode) {
             Some(Ok(job)) => Ok(job),
             // A job whose data cannot be used is failed for good (with an alert when
@@ -136,7 +107,7 @@ impl Worker {
             Some(Err(DecodeError::InvalidData { header, reason })) => Err((header, reason)),
             Some(Err(e)) => {
                 warn!(message_id, attempt, error = %e, "malformed email job: left for the DLQ");
-                if attempt >= self.settings.retry_budget {
+                if attempt >= self.settings.max_receives {
                     self.metrics.incr(Metric::DeadLettered);
                 }
                 // Backing off like any failure brings it to the DLQ redrive in bounded time.
@@ -173,6 +144,13 @@ impl Worker {
                 warn!(error = %e, "email record unavailable: message comes back");
                 self.metrics
                     .count(Metric::RetryScheduled, 1.0, Some(e.class().as_str()));
+                if attempt >= self.settings.max_receives {
+                    self.dead_lettered_unrecorded(
+                        &header,
+                        &format!("email record unavailable: {e}"),
+                    )
+                    .await;
+                }
                 self.back_off(&receipt, attempt).await;
                 Disposition::ComeBack
             }
@@ -212,6 +190,40 @@ impl Worker {
         attempt: u32,
         state: &BatchState,
     ) -> Disposition {
+        if attempt > self.settings.retry_budget {
+            let reason = format!(
+                "retry budget of {} attempts exhausted",
+                self.settings.retry_budget
+            );
+            return self.give_up(&job.header(), lease, &reason).await;
+        }
+        match crate::currency::check(self, job).await {
+            Ok(Currency::Current) => {}
+            Ok(Currency::Expired(reason)) => return self.expire(lease, &reason).await,
+            Ok(Currency::AlreadySent(message_id)) => {
+                info!("reminder already sent by reminder-cron: queued copy dropped");
+                self.metrics.incr(Metric::DuplicateSuppressed);
+                return match self.record_sent(lease, &message_id).await {
+                    Ok(()) => Disposition::Done,
+                    Err(e) => {
+                        warn!(error = %e, "suppressed duplicate not recorded: comes back");
+                        Disposition::ComeBack
+                    }
+                };
+            }
+            Ok(Currency::Unsettled) => {
+                let error = "reminder hand-over not recorded yet".to_owned();
+                return self
+                    .retry_or_give_up(job, lease, receipt, attempt, "unsettled", error)
+                    .await;
+            }
+            Err(e) => {
+                let error = format!("currency check: {e}");
+                return self
+                    .retry_or_give_up(job, lease, receipt, attempt, e.class().as_str(), error)
+                    .await;
+            }
+        }
         let email = match render(
             job,
             &self.settings.sender,
@@ -255,6 +267,7 @@ impl Worker {
             SendFailure::Ambiguous if !job.critical => {
                 // At most once for non-critical mail: do not risk a second copy.
                 warn!(detail = %failure.detail, "ambiguous send recorded; not resent");
+                self.metrics.incr(Metric::SendAmbiguous);
                 if let Err(e) = self
                     .store
                     .ambiguous(lease, &format!("ambiguous: {}", failure.detail))
@@ -266,21 +279,71 @@ impl Worker {
             }
             SendFailure::Ambiguous | SendFailure::Retryable => {
                 let what = if failure.kind == SendFailure::Ambiguous {
+                    // Critical mail is resent (at least once): counted, so it shows.
+                    self.metrics.incr(Metric::SendAmbiguous);
                     "ambiguous"
                 } else {
                     "retryable"
                 };
                 let error = format!("{what}: {}", failure.detail);
-                if attempt >= self.settings.retry_budget {
-                    let reason =
-                        format!("retry budget of {attempt} attempts exhausted; last error {error}");
-                    return self.give_up(&job.header(), lease, &reason).await;
-                }
-                self.metrics.count(Metric::RetryScheduled, 1.0, Some(what));
-                self.release(lease, &error).await;
-                self.back_off(receipt, attempt).await;
+                self.retry_or_give_up(job, lease, receipt, attempt, what, error)
+                    .await
+            }
+        }
+    }
+
+    /// A retryable failure of any kind: back off, or give up once the budget is spent.
+    async fn retry_or_give_up(
+        &self,
+        job: &EmailJob,
+        lease: &Lease,
+        receipt: &Receipt,
+        attempt: u32,
+        class: &str,
+        error: String,
+    ) -> Disposition {
+        if attempt >= self.settings.retry_budget {
+            let reason =
+                format!("retry budget of {attempt} attempts exhausted; last error {error}");
+            return self.give_up(&job.header(), lease, &reason).await;
+        }
+        self.metrics.count(Metric::RetryScheduled, 1.0, Some(class));
+        self.release(lease, &error).await;
+        self.back_off(receipt, attempt).await;
+        Disposition::ComeBack
+    }
+
+    /// `EXPIRED`: the job is no longer current and is not sent.
+    async fn expire(&self, lease: &Lease, reason: &str) -> Disposition {
+        match self.store.expired(lease, reason).await {
+            Ok(()) => {
+                info!(reason, "email no longer current: expired, not sent");
+                self.metrics.incr(Metric::EmailExpired);
+                Disposition::Done
+            }
+            Err(e) => {
+                warn!(error = %e, "expiry not recorded: comes back");
                 Disposition::ComeBack
             }
+        }
+    }
+
+    /// The last receive could not even reach the record store: the message goes to the DLQ
+    /// unrecorded. The admin hears of a critical job now rather than from the DLQ alarm.
+    async fn dead_lettered_unrecorded(&self, job: &JobHeader, reason: &str) {
+        error!(
+            reason,
+            "last receive failed before recording: the job goes to the DLQ"
+        );
+        self.metrics.incr(Metric::DeadLettered);
+        if job.critical
+            && job.template != "admin_alert"
+            && let Err(e) = self
+                .queue
+                .enqueue(&self.alert(job, reason), Duration::ZERO)
+                .await
+        {
+            error!(error = %e, "admin alert not queued either");
         }
     }
 
@@ -293,7 +356,13 @@ impl Worker {
         let backoff =
             shared::retry::Backoff::new(Duration::from_millis(50), Duration::from_millis(400));
         let mut rng = StdRng::seed_from_u64(self.next_seed());
-        shared::retry::retry(3, backoff, &mut rng, |_| self.store.sent(lease, message_id)).await
+        shared::retry::retry(
+            crate::tuning::RECORD_SENT_ATTEMPTS,
+            backoff,
+            &mut rng,
+            |_| self.store.sent(lease, message_id),
+        )
+        .await
     }
 
     async fn release(&self, lease: &Lease, error: &str) {
@@ -305,18 +374,11 @@ impl Worker {
     /// `FAILED_PERMANENT`, with an admin alert first for critical jobs.
     async fn give_up(&self, job: &JobHeader, lease: &Lease, reason: &str) -> Disposition {
         if job.critical && job.template != "admin_alert" {
-            let alert = EmailJob::new(
-                format!("admin-alert#{}", job.id),
-                Email::AdminAlert(AdminAlert {
-                    job_id: job.id.clone(),
-                    template: job.template.clone(),
-                    reason: reason.to_owned(),
-                }),
-                self.settings.admin_email.clone(),
-                job.correlation_id.clone(),
-                Utc::now(),
-            );
-            if let Err(e) = self.queue.enqueue(&alert, Duration::ZERO).await {
+            if let Err(e) = self
+                .queue
+                .enqueue(&self.alert(job, reason), Duration::ZERO)
+                .await
+            {
                 error!(error = %e, "admin alert not queued: the job comes back");
                 self.release(lease, "admin alert not queued").await;
                 return Disposition::ComeBack;
@@ -329,6 +391,11 @@ impl Worker {
         warn!(reason, "email failed permanently");
         self.metrics.incr(Metric::EmailFailedPermanent);
         Disposition::Done
+    }
+
+    /// The admin alert about `job`.
+    fn alert(&self, job: &JobHeader, reason: &str) -> EmailJob {
+        job.admin_alert(reason, &self.settings.admin_email, self.clock.now())
     }
 
     /// Puts a fresh copy back with a long delay (the receive count restarts, so the pause does
@@ -358,19 +425,20 @@ impl Worker {
         }
     }
 
-    fn rng(&self) -> std::sync::MutexGuard<'_, StdRng> {
-        self.rng.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn next_seed(&self) -> u64 {
         self.rng().next_u64()
     }
 }
 
-/// The visibility delay after failed attempt `attempt` (1-based): full jitter in
-/// `[0, min(cap, base * 2^(attempt-1))]`.
-pub fn backoff_for(settings: &Settings, attempt: u32, rng: &mut impl rand::Rng) -> Duration {
-    settings.backoff.full_jitter(attempt.saturating_sub(1), rng)
+/// The visibility delay after failed attempt `attempt` (1-based): jittered within the upper
+/// half of the exponential ceiling, `[c/2, c]` with `c = min(cap, base * 2^(attempt-1))`, so
+/// the retry window has a guaranteed length ([`Settings::retry_window`]) while retries still
+/// spread out.
+pub fn backoff_for(settings: &Settings, attempt: u32, rng: &mut impl Rng) -> Duration {
+    let ceiling = settings.backoff.ceiling(attempt.saturating_sub(1));
+    let half = ceiling / 2;
+    let spread = u64::try_from((ceiling - half).as_millis()).unwrap_or(u64::MAX);
+    half + Duration::from_millis(rng.random_range(0..=spread))
 }
 
 /// `ApproximateReceiveCount`, 1 when absent or unreadable.

@@ -108,24 +108,22 @@ async fn suite(s: Subject) {
         Err(StoreError::Conflict(_))
     ));
 
-    // FAILED_PERMANENT and AMBIGUOUS are final too.
-    for (status, finish) in [
-        (EmailStatus::FailedPermanent, 0),
-        (EmailStatus::Ambiguous, 1),
+    // FAILED_PERMANENT, AMBIGUOUS and EXPIRED are final too, and listed by status.
+    let mut ids = std::collections::BTreeMap::new();
+    for status in [
+        EmailStatus::FailedPermanent,
+        EmailStatus::Ambiguous,
+        EmailStatus::Expired,
     ] {
         let id = job_id();
         let lease = acquire(&s, &id).await;
-        if finish == 0 {
-            s.store
-                .failed(&lease, "rejected: bad address")
-                .await
-                .unwrap();
-        } else {
-            s.store
-                .ambiguous(&lease, "ambiguous: timeout")
-                .await
-                .unwrap();
+        match status {
+            EmailStatus::FailedPermanent => s.store.failed(&lease, "rejected: bad address"),
+            EmailStatus::Ambiguous => s.store.ambiguous(&lease, "ambiguous: timeout"),
+            _ => s.store.expired(&lease, "not_after passed"),
         }
+        .await
+        .unwrap();
         match s.store.begin(&id, lease_for(&s, 30)).await.unwrap() {
             Begin::Finished(r) => {
                 assert_eq!(r.status, status);
@@ -133,7 +131,15 @@ async fn suite(s: Subject) {
             }
             other => panic!("expected finished, got {other:?}"),
         }
+        ids.insert(status.as_str(), id);
     }
+    let ambiguous = s.store.list(EmailStatus::Ambiguous).await.unwrap();
+    assert_eq!(ambiguous.len(), 1, "{ambiguous:?}");
+    assert_eq!(ambiguous[0].job_id, ids["AMBIGUOUS"]);
+    assert_eq!(ambiguous[0].reason.as_deref(), Some("ambiguous: timeout"));
+    let expired = s.store.list(EmailStatus::Expired).await.unwrap();
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!(expired[0].job_id, ids["EXPIRED"]);
     assert_eq!(s.store.get("never-seen").await.unwrap(), None);
 }
 

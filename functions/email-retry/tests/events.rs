@@ -19,6 +19,17 @@ fn event(name: &str) -> SqsEvent {
 #[tokio::test]
 async fn valid_batch_sends_each_job_once() {
     let h = Harness::new();
+    h.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-07-01T15:00:00Z")
+            .unwrap()
+            .to_utc(),
+    );
+    h.reminder_handed_over(
+        "reminder#appt_77#24h#2026-07-02T15:00:00Z",
+        "appt_77",
+        "2026-07-02T15:00:00Z",
+    )
+    .await;
     let response = h
         .worker
         .handle(event("valid-batch.json"), &h.deadline())

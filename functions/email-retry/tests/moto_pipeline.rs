@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::{ADMIN, SENDER, failed_ids, moto, order_job, settings, sign_in_job};
-use email_retry::Worker;
+use email_retry::App;
 use email_retry::record::{DynamoEmailStore, EmailStatus, EmailStore};
 use email_retry::worker::as_lambda_record;
 use futures::StreamExt;
@@ -29,10 +29,7 @@ use shared::timeout::Budget;
 type FaultySes = Faulty<Faulty<Faulty<SesMailer>>>;
 
 fn faulty_ses(config: &aws_config::SdkConfig) -> FaultySes {
-    let ses = Faulty::new(
-        SesMailer::new(aws_sdk_sesv2::Client::new(config)),
-        FaultPlan::none(),
-    );
+    let ses = Faulty::new(SesMailer::from_aws(config), FaultPlan::none());
     let rejecting = Faulty::new(
         ses,
         FaultPlan::random(0.05, 11, Fault::FailSend(SendFailure::Permanent)),
@@ -45,7 +42,7 @@ fn faulty_ses(config: &aws_config::SdkConfig) -> FaultySes {
 
 /// One Lambda-like poller: receive a batch (visibility as the event source mapping would
 /// hold it), run the handler, delete what it did not report.
-async fn poll_once(worker: &Worker, queue: &SqsQueue) -> usize {
+async fn poll_once(worker: &App, queue: &SqsQueue) -> usize {
     // Like the Lambda poller, a failed receive or delete is simply tried again later.
     let Ok(messages) = queue.receive(10, Duration::from_secs(30)).await else {
         return usize::MAX;
@@ -95,15 +92,25 @@ async fn a_thousand_jobs_with_throttling_and_rejections_end_sent_or_failed_once(
     let mut s = settings();
     s.backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(2));
     s.concurrency = 10;
-    let worker = Arc::new(Worker::new(
-        store.clone(),
-        mailer.clone(),
-        queue.clone(),
-        metrics,
-        s,
-        shared::clock::system(),
-        Some(42),
-    ));
+    let worker = Arc::new(
+        email_retry::App::build(
+            email_retry::Ports {
+                store: store.clone(),
+                mailer: mailer.clone(),
+                queue: queue.clone(),
+                appointments: std::sync::Arc::new(
+                    shared::appointments::MemoryAppointments::default(),
+                ),
+                claims: std::sync::Arc::new(shared::claims::MemoryClaimStore::new(
+                    shared::clock::system(),
+                )),
+            },
+            shared::clock::system(),
+            metrics,
+            s,
+        )
+        .with_seed(42),
+    );
 
     // 1,000 jobs: 600 order confirmations (critical), 400 sign-in notices; 3 malformed bodies.
     let jobs: Vec<EmailJob> = (0..1000)
@@ -276,18 +283,28 @@ async fn the_same_sqs_message_handled_twice_concurrently_makes_one_ses_call() {
     ));
     // Slow SES so both deliveries overlap; the plan counts the calls that reach it.
     let mailer = Arc::new(Faulty::new(
-        SesMailer::new(aws_sdk_sesv2::Client::new(&config)),
+        SesMailer::from_aws(&config),
         FaultPlan::always(Fault::Latency(Duration::from_millis(300))),
     ));
-    let worker = Arc::new(Worker::new(
-        store.clone(),
-        mailer.clone(),
-        queue.clone(),
-        Metrics::in_memory("email-retry").0,
-        settings(),
-        shared::clock::system(),
-        Some(1),
-    ));
+    let worker = Arc::new(
+        email_retry::App::build(
+            email_retry::Ports {
+                store: store.clone(),
+                mailer: mailer.clone(),
+                queue: queue.clone(),
+                appointments: std::sync::Arc::new(
+                    shared::appointments::MemoryAppointments::default(),
+                ),
+                claims: std::sync::Arc::new(shared::claims::MemoryClaimStore::new(
+                    shared::clock::system(),
+                )),
+            },
+            shared::clock::system(),
+            Metrics::in_memory("email-retry").0,
+            settings(),
+        )
+        .with_seed(1),
+    );
     let job = order_job(&shared::testing::unique_name("o"), "jane@example.com");
     queue.enqueue(&job, Duration::ZERO).await.unwrap();
     let messages = queue.receive(10, Duration::from_secs(30)).await.unwrap();

@@ -102,12 +102,13 @@ proptest! {
     }
 
     #[test]
-    fn backoff_stays_within_full_jitter_bounds(seed in any::<u64>(), attempt in 1u32..40) {
+    fn backoff_stays_within_the_upper_half_of_the_ceiling(seed in any::<u64>(), attempt in 1u32..40) {
         let s = settings();
         let mut rng = StdRng::seed_from_u64(seed);
         let wait = backoff_for(&s, attempt, &mut rng);
         let ceiling = s.backoff.base.saturating_mul(2u32.saturating_pow(attempt - 1)).min(s.backoff.cap);
         prop_assert!(wait <= ceiling, "{wait:?} > {ceiling:?}");
+        prop_assert!(wait >= ceiling / 2, "{wait:?} < half of {ceiling:?}");
     }
 }
 
@@ -126,16 +127,16 @@ fn seeded_backoff_is_reproducible_and_spreads_over_the_bound() {
             .map(|_| backoff_for(&s, attempt, &mut b))
             .collect();
         assert_eq!(waits, again);
-        assert!(waits.iter().all(|w| *w <= ceiling));
-        let low = waits.iter().filter(|w| **w < ceiling / 4).count();
-        let high = waits.iter().filter(|w| **w > ceiling * 3 / 4).count();
+        assert!(waits.iter().all(|w| *w <= ceiling && *w >= ceiling / 2));
+        let low = waits.iter().filter(|w| **w < ceiling * 5 / 8).count();
+        let high = waits.iter().filter(|w| **w > ceiling * 7 / 8).count();
         assert!(
             (150..=350).contains(&low),
-            "attempt {attempt}: {low} in the lowest quarter"
+            "attempt {attempt}: {low} in the lowest quarter of the range"
         );
         assert!(
             (150..=350).contains(&high),
-            "attempt {attempt}: {high} in the highest quarter"
+            "attempt {attempt}: {high} in the highest quarter of the range"
         );
     }
 }

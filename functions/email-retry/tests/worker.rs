@@ -9,10 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use email_retry::record::EmailStatus;
+use email_retry::record::MemoryEmailStore;
+use email_retry::record::{EmailStatus, EmailStore};
 use shared::clock::ManualClock;
+use shared::email_job::{Email, EmailJob, Lead, Reminder};
+use shared::error::ErrorClass;
+use shared::faults::{Fault, FaultPlan, Faulty};
 use shared::metrics::Metric;
 use shared::queue::EmailQueue;
+use shared::reminder_claim::Settled;
 
 #[tokio::test]
 async fn a_job_is_sent_once_and_recorded() {
@@ -234,6 +239,9 @@ async fn an_ambiguous_send_is_not_repeated_for_non_critical_mail() {
     assert!(h.handle(&msgs).await.batch_item_failures.is_empty());
     let r = h.store.get(&job.id).await.unwrap().unwrap();
     assert_eq!(r.status, EmailStatus::Ambiguous);
+    assert_eq!(h.metrics.total(Metric::SendAmbiguous), 1.0, "metered");
+    let listed = h.store.list(EmailStatus::Ambiguous).await.unwrap();
+    assert_eq!(listed.len(), 1, "listed for bundle list-ambiguous");
     // A redelivery does not send it again.
     assert!(h.handle(&msgs).await.batch_item_failures.is_empty());
     assert_eq!(h.mailer.calls(), 1);
@@ -249,6 +257,7 @@ async fn an_ambiguous_send_of_critical_mail_is_retried_within_the_budget() {
     assert_eq!(r.status, EmailStatus::Pending);
     assert_eq!(r.last_error.as_deref(), Some("ambiguous: scripted"));
     assert_eq!(h.metrics.total(Metric::RetryScheduled), 1.0);
+    assert_eq!(h.metrics.total(Metric::SendAmbiguous), 1.0, "metered");
 }
 
 #[tokio::test]
@@ -309,5 +318,170 @@ async fn redrive_moves_unfinished_jobs_back_and_skips_sent_ones() {
     let moved = target.receive(10, Duration::from_secs(1)).await.unwrap();
     assert_eq!(moved.len(), 1);
     assert_eq!(moved[0].job().unwrap().id, "order-confirmation#o2");
+    assert_eq!(h.mailer.calls(), 1);
+}
+
+/// A valid critical job whose record store is down on every receive of its budget ends
+/// `FAILED_PERMANENT` + admin alert on a spare receive, before SQS would dead-letter it
+/// (before: a `begin` error spent nothing and the job reached the DLQ unrecorded).
+#[tokio::test]
+async fn an_email_table_outage_ends_failed_permanent_before_the_last_receive() {
+    let clock = ManualClock::new(chrono::Utc::now());
+    let store = Arc::new(Faulty::new(
+        MemoryEmailStore::new(clock.shared()),
+        // Receives 1-3 (the whole budget) cannot reach the table.
+        FaultPlan::on_calls([1, 2, 3], Fault::Fail(ErrorClass::DependencyDown)),
+    ));
+    let mut mailer = ScriptedMailer::new();
+    mailer.clock = Some((clock, Duration::ZERO));
+    let h = Harness::with(settings(), mailer, Some(store.clone()));
+    let job = order_job("outage", "jane@example.com");
+    h.queue.enqueue(&job, Duration::ZERO).await.unwrap();
+    let mut receives = 0;
+    while store.inner().get(&job.id).await.unwrap().is_none() {
+        h.clock.advance(Duration::from_secs(2000));
+        let (seen, _) = h.round().await;
+        assert_eq!(seen, 1);
+        receives += 1;
+    }
+    let settings = settings();
+    assert_eq!(receives, settings.retry_budget + 1, "first spare receive");
+    assert!(
+        receives < settings.max_receives,
+        "before SQS dead-letters it"
+    );
+    let record = store.inner().get(&job.id).await.unwrap().unwrap();
+    assert_eq!(record.status, EmailStatus::FailedPermanent);
+    assert_eq!(h.mailer.calls(), 0, "no send after the budget");
+    assert_eq!(h.metrics.total(Metric::EmailFailedPermanent), 1.0);
+    let left = h.queue.receive(10, Duration::from_secs(180)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        left[0].job().unwrap().id,
+        "admin-alert#order-confirmation#outage"
+    );
+}
+
+fn reminder(starts_at: &str) -> EmailJob {
+    let start = chrono::DateTime::parse_from_rfc3339(starts_at)
+        .unwrap()
+        .to_utc();
+    let data = Reminder {
+        lead: Lead::hours(1),
+        appointment_id: "appt_1".into(),
+        customer_name: "Sam".into(),
+        service: "Consultation".into(),
+        starts_at: start,
+        time_zone: Some("America/New_York".into()),
+        meeting_link: None,
+        version: Some(1),
+    };
+    EmailJob::new(
+        format!("reminder#appt_1#1h#{starts_at}#v1"),
+        Email::Reminder(data),
+        "sam@example.com",
+        shared::telemetry::CorrelationId::from_upstream("r"),
+        chrono::Utc::now(),
+    )
+    .not_after(start)
+}
+
+const START: &str = "2026-07-02T15:00:00Z";
+
+fn reminder_harness() -> Harness {
+    let h = Harness::new();
+    h.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-07-02T14:00:00Z")
+            .unwrap()
+            .to_utc(),
+    );
+    h
+}
+
+/// A queued reminder that reaches the worker after its appointment started is recorded
+/// `EXPIRED` (metered), never sent late.
+#[tokio::test]
+async fn a_reminder_past_its_start_is_expired_not_sent() {
+    let h = reminder_harness();
+    let job = reminder(START);
+    h.reminder_handed_over(&job.id, "appt_1", START).await;
+    h.clock.advance(Duration::from_secs(3600)); // the start
+    let msgs = h.deliver(std::slice::from_ref(&job)).await;
+    assert!(h.handle(&msgs).await.batch_item_failures.is_empty());
+    let r = h.store.get(&job.id).await.unwrap().unwrap();
+    assert_eq!(r.status, EmailStatus::Expired);
+    assert_eq!(r.reason.as_deref(), Some("not_after passed"));
+    assert_eq!(h.mailer.calls(), 0);
+    assert_eq!(h.metrics.total(Metric::EmailExpired), 1.0);
+}
+
+/// Cancelled, moved, or moved back to the same time under a new version: the queued reminder
+/// is expired, not sent.
+#[tokio::test]
+async fn a_cancelled_or_moved_appointment_s_queued_reminder_is_expired() {
+    use shared::appointments::{AppointmentStore, Status};
+    for change in ["cancelled", "moved", "moved back"] {
+        let h = reminder_harness();
+        let job = reminder(START);
+        h.reminder_handed_over(&job.id, "appt_1", START).await;
+        let mut a = h.appointments.get("appt_1").await.unwrap().unwrap();
+        match change {
+            "cancelled" => a.status = Status::Other("cancelled".into()),
+            "moved" => {
+                a.starts_at += chrono::TimeDelta::hours(2);
+                a.version += 1;
+            }
+            _ => a.version += 2,
+        }
+        h.appointments.put(&a).await.unwrap();
+        let msgs = h.deliver(std::slice::from_ref(&job)).await;
+        assert!(
+            h.handle(&msgs).await.batch_item_failures.is_empty(),
+            "{change}"
+        );
+        let r = h.store.get(&job.id).await.unwrap().unwrap();
+        assert_eq!(r.status, EmailStatus::Expired, "{change}");
+        assert_eq!(h.mailer.calls(), 0, "{change}");
+    }
+}
+
+/// reminder-cron sent the reminder directly after its hand-over was unconfirmed: the queued
+/// copy is dropped (recorded SENT with the run's message id), not sent a second time.
+#[tokio::test]
+async fn a_reminder_sent_directly_drops_its_queued_copy() {
+    let h = reminder_harness();
+    let job = reminder(START);
+    let direct = Settled::Sent("ses-direct".into());
+    h.reminder_claimed(&job.id, "appt_1", START, Some(direct))
+        .await;
+    let msgs = h.deliver(std::slice::from_ref(&job)).await;
+    assert!(h.handle(&msgs).await.batch_item_failures.is_empty());
+    assert_eq!(h.mailer.calls(), 0);
+    let r = h.store.get(&job.id).await.unwrap().unwrap();
+    assert_eq!(r.status, EmailStatus::Sent);
+    assert_eq!(r.ses_message_id.as_deref(), Some("ses-direct"));
+    assert_eq!(h.metrics.total(Metric::DuplicateSuppressed), 1.0);
+}
+
+/// While the run has not recorded the hand-over (claim in progress), the worker waits; once
+/// the claim says queued, it sends exactly once.
+#[tokio::test]
+async fn an_unsettled_hand_over_waits_for_the_claim() {
+    let h = reminder_harness();
+    let job = reminder(START);
+    h.reminder_claimed(&job.id, "appt_1", START, None).await;
+    let msgs = h.deliver(std::slice::from_ref(&job)).await;
+    assert_eq!(h.handle(&msgs).await.batch_item_failures.len(), 1);
+    assert_eq!(h.mailer.calls(), 0);
+    assert_eq!(
+        h.store.get(&job.id).await.unwrap().unwrap().status,
+        EmailStatus::Pending
+    );
+    // The run's lease lapses and it never recorded anything: still not sent (a later run
+    // decides); once a claim says queued, the worker sends.
+    h.clock.advance(Duration::from_secs(120));
+    h.reminder_claimed(&job.id, "appt_1", START, Some(Settled::Queued("m".into())))
+        .await;
+    assert!(h.handle(&msgs).await.batch_item_failures.is_empty());
     assert_eq!(h.mailer.calls(), 1);
 }

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use reminder_cron::appointments::{Appointment, AppointmentStore, MemoryAppointments, Status};
-use reminder_cron::due::DueRules;
 use reminder_cron::run::run;
-use reminder_cron::{Deps, Settings};
+use reminder_cron::{App, Ports, Settings};
 use shared::claims::MemoryClaimStore;
 use shared::clock::ManualClock;
 use shared::deadline::Deadline;
@@ -43,7 +42,7 @@ async fn timed_run(reminders: usize, concurrency: usize) -> Duration {
         };
         appointments.put(&a).await.unwrap();
     }
-    let deps = Deps {
+    let ports = Ports {
         appointments,
         claims: Arc::new(Faulty::new(
             MemoryClaimStore::new(clock.shared()),
@@ -54,20 +53,22 @@ async fn timed_run(reminders: usize, concurrency: usize) -> Duration {
             MemoryMailer::new(["clinic.example.com"]),
             FaultPlan::always(Fault::Latency(LATENCY)),
         )),
-        clock: clock.shared(),
-        metrics: Metrics::in_memory("bench").0,
     };
-    let settings = Settings {
-        rules: DueRules::default(),
-        concurrency,
-        sender: "reminders@clinic.example.com".into(),
-        default_time_zone: chrono_tz::America::New_York,
-        retain_claims_for: Duration::from_secs(86_400),
-        lease_cap: Duration::from_secs(60),
-    };
+    let mut settings = Settings::new(
+        "reminders@clinic.example.com",
+        "admin@clinic.example.com",
+        chrono_tz::America::New_York,
+    );
+    settings.concurrency = concurrency;
+    let app = App::build(
+        ports,
+        clock.shared(),
+        Metrics::in_memory("bench").0,
+        settings,
+    );
     let deadline = Deadline::after(Duration::from_secs(3600), Duration::ZERO, clock.shared());
     let started = Instant::now();
-    let summary = run(&deps, &settings, &deadline).await.unwrap();
+    let summary = run(&app, &deadline).await.unwrap();
     assert_eq!(summary.sent as usize, reminders);
     started.elapsed()
 }

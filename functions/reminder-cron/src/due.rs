@@ -6,41 +6,39 @@ use chrono::{DateTime, Utc};
 use shared::deadline::to_delta;
 use shared::email_job::Lead;
 
-/// The two reminders an appointment gets.
+/// One reminder an appointment gets, described by its lead: everything else (claim-key tag,
+/// wire name, due window) is derived from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReminderKind {
-    /// The day before (24 h lead).
-    DayBefore,
-    /// An hour before (1 h lead).
-    HourBefore,
+pub struct ReminderKind {
+    /// How long before the start the reminder becomes due.
+    pub lead: Duration,
+    /// No reminder of this kind with less than this left before the start (zero: until the
+    /// start itself). A reminder whose window closed is reported once as skipped.
+    pub min_remaining: Duration,
 }
 
+const HOUR: u64 = 3600;
+
 impl ReminderKind {
-    /// Both kinds.
-    pub const ALL: [Self; 2] = [Self::DayBefore, Self::HourBefore];
+    /// The day before: 24 h lead, sent only with at least 12 h left.
+    pub const DAY_BEFORE: Self = Self {
+        lead: Duration::from_secs(24 * HOUR),
+        min_remaining: Duration::from_secs(12 * HOUR),
+    };
+    /// An hour before: 1 h lead, sent until the start.
+    pub const HOUR_BEFORE: Self = Self {
+        lead: Duration::from_secs(HOUR),
+        min_remaining: Duration::ZERO,
+    };
 
-    /// How long before the start the reminder becomes due.
-    pub fn lead(self) -> Duration {
-        match self {
-            Self::DayBefore => Duration::from_secs(24 * 3600),
-            Self::HourBefore => Duration::from_secs(3600),
-        }
-    }
-
-    /// Name used in claim keys and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DayBefore => "24h",
-            Self::HourBefore => "1h",
-        }
-    }
-
-    /// The lead as the email contract carries it.
+    /// The lead as the email contract carries it (its wire name is `reminder_<lead>`).
     pub fn email_lead(self) -> Lead {
-        match self {
-            Self::DayBefore => Lead::hours(24),
-            Self::HourBefore => Lead::hours(1),
-        }
+        Lead::minutes(u32::try_from(self.lead.as_secs() / 60).unwrap_or(u32::MAX))
+    }
+
+    /// The tag in claim keys and logs: the lead as `24h`, `1h`, `90m`.
+    pub fn tag(self) -> String {
+        self.email_lead().to_string()
     }
 }
 
@@ -56,10 +54,10 @@ pub enum Verdict {
 }
 
 /// The due rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueRules {
-    /// No 24 h reminder when less than this remains (default 12 h).
-    pub min_remaining_for_day_before: Duration,
+    /// The reminders every appointment gets, longest lead first.
+    pub kinds: Vec<ReminderKind>,
     /// How often runs happen; a reminder whose window closed within this long is reported as
     /// skipped by exactly one run.
     pub schedule_interval: Duration,
@@ -68,18 +66,27 @@ pub struct DueRules {
 impl Default for DueRules {
     fn default() -> Self {
         Self {
-            min_remaining_for_day_before: Duration::from_secs(12 * 3600),
-            schedule_interval: Duration::from_secs(300),
+            kinds: vec![ReminderKind::DAY_BEFORE, ReminderKind::HOUR_BEFORE],
+            schedule_interval: crate::tuning::SCHEDULE_INTERVAL,
         }
     }
 }
 
 impl DueRules {
+    /// The longest lead: how far ahead a run looks.
+    pub fn horizon(&self) -> Duration {
+        self.kinds
+            .iter()
+            .map(|k| k.lead)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
     /// The verdict for `kind` of an appointment starting at `starts_at`, at `now`.
     ///
-    /// Due when `now >= starts_at - lead` and not too late: the 24 h reminder needs at least
-    /// `min_remaining_for_day_before` left, the 1 h one must come before the start. A run that
-    /// was skipped is caught up by the next, since due is a window, not an instant.
+    /// Due when `now >= starts_at - lead` and not too late: at least `min_remaining` left
+    /// (and always before the start). A run that was skipped is caught up by the next, since
+    /// due is a window, not an instant.
     pub fn verdict(
         &self,
         kind: ReminderKind,
@@ -87,15 +94,12 @@ impl DueRules {
         now: DateTime<Utc>,
     ) -> Verdict {
         let remaining = starts_at - now;
-        let earliest = match kind {
-            ReminderKind::DayBefore => to_delta(self.min_remaining_for_day_before),
-            ReminderKind::HourBefore => chrono::TimeDelta::zero(),
-        };
-        if remaining > to_delta(kind.lead()) {
+        let earliest = to_delta(kind.min_remaining);
+        if remaining > to_delta(kind.lead) {
             Verdict::NotDue
-        } else if remaining > earliest {
+        } else if remaining >= earliest && remaining > chrono::TimeDelta::zero() {
             Verdict::Due
-        } else if kind == ReminderKind::DayBefore
+        } else if !kind.min_remaining.is_zero()
             && remaining > earliest - to_delta(self.schedule_interval)
         {
             Verdict::JustTooLate
@@ -122,15 +126,17 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    const RULES: DueRules = DueRules {
-        min_remaining_for_day_before: Duration::from_secs(12 * 3600),
-        schedule_interval: Duration::from_secs(300),
-    };
+    const DAY: ReminderKind = ReminderKind::DAY_BEFORE;
+    const HOUR: ReminderKind = ReminderKind::HOUR_BEFORE;
+
+    fn rules() -> DueRules {
+        DueRules::default()
+    }
 
     #[test]
     fn day_before_window() {
         let start = at("2026-06-10T15:00:00Z");
-        let v = |now| RULES.verdict(ReminderKind::DayBefore, start, at(now));
+        let v = |now| rules().verdict(DAY, start, at(now));
         assert_eq!(v("2026-06-09T14:59:59Z"), Verdict::NotDue);
         assert_eq!(v("2026-06-09T15:00:00Z"), Verdict::Due);
         assert_eq!(
@@ -140,8 +146,13 @@ mod tests {
         );
         assert_eq!(
             v("2026-06-10T03:00:00Z"),
+            Verdict::Due,
+            "at least 12 h left: exactly 12 h is still in"
+        );
+        assert_eq!(
+            v("2026-06-10T03:00:01Z"),
             Verdict::JustTooLate,
-            "not 12 h before"
+            "less than 12 h left"
         );
         assert_eq!(v("2026-06-10T03:04:59Z"), Verdict::JustTooLate);
         assert_eq!(
@@ -159,7 +170,7 @@ mod tests {
     #[test]
     fn hour_before_window() {
         let start = at("2026-06-10T15:00:00Z");
-        let v = |now| RULES.verdict(ReminderKind::HourBefore, start, at(now));
+        let v = |now| rules().verdict(HOUR, start, at(now));
         assert_eq!(v("2026-06-10T13:59:59Z"), Verdict::NotDue);
         assert_eq!(v("2026-06-10T14:00:00Z"), Verdict::Due);
         assert_eq!(v("2026-06-10T14:59:59Z"), Verdict::Due);
@@ -175,7 +186,7 @@ mod tests {
         let start = at("2026-06-10T15:00:00Z");
         // The 14:00 and 14:05 runs never happened; the 14:10 run still sends.
         assert_eq!(
-            RULES.verdict(ReminderKind::HourBefore, start, at("2026-06-10T14:10:00Z")),
+            rules().verdict(HOUR, start, at("2026-06-10T14:10:00Z")),
             Verdict::Due
         );
     }
@@ -189,15 +200,9 @@ mod tests {
         let start = local(ny, 2026, 3, 8, 9, 0);
         assert_eq!(start, at("2026-03-08T13:00:00Z"));
         let due_from = local(ny, 2026, 3, 7, 8, 0);
-        assert_eq!(
-            RULES.verdict(ReminderKind::DayBefore, start, due_from),
-            Verdict::Due
-        );
+        assert_eq!(rules().verdict(DAY, start, due_from), Verdict::Due);
         let just_before = due_from - chrono::TimeDelta::seconds(1);
-        assert_eq!(
-            RULES.verdict(ReminderKind::DayBefore, start, just_before),
-            Verdict::NotDue
-        );
+        assert_eq!(rules().verdict(DAY, start, just_before), Verdict::NotDue);
     }
 
     #[test]
@@ -206,11 +211,11 @@ mod tests {
         // the second 01:30 (EST, 06:30 UTC) gets its hour reminder at 05:30 UTC (the first 01:30).
         let start = at("2026-11-01T06:30:00Z");
         assert_eq!(
-            RULES.verdict(ReminderKind::HourBefore, start, at("2026-11-01T05:30:00Z")),
+            rules().verdict(HOUR, start, at("2026-11-01T05:30:00Z")),
             Verdict::Due
         );
         assert_eq!(
-            RULES.verdict(ReminderKind::HourBefore, start, at("2026-11-01T05:29:59Z")),
+            rules().verdict(HOUR, start, at("2026-11-01T05:29:59Z")),
             Verdict::NotDue
         );
     }
@@ -222,25 +227,54 @@ mod tests {
         let start = local(ktm, 2026, 6, 10, 10, 0);
         assert_eq!(start, at("2026-06-10T04:15:00Z"));
         assert_eq!(
-            RULES.verdict(ReminderKind::HourBefore, start, at("2026-06-10T03:15:00Z")),
+            rules().verdict(HOUR, start, at("2026-06-10T03:15:00Z")),
             Verdict::Due
         );
         assert_eq!(
-            RULES.verdict(ReminderKind::HourBefore, start, at("2026-06-10T03:14:59Z")),
+            rules().verdict(HOUR, start, at("2026-06-10T03:14:59Z")),
             Verdict::NotDue
         );
     }
 
     #[test]
     fn minimum_is_configurable() {
-        let rules = DueRules {
-            min_remaining_for_day_before: Duration::from_secs(6 * 3600),
-            ..RULES
+        let day = ReminderKind {
+            min_remaining: Duration::from_secs(6 * 3600),
+            ..DAY
         };
         let start = at("2026-06-10T15:00:00Z");
         assert_eq!(
-            rules.verdict(ReminderKind::DayBefore, start, at("2026-06-10T08:00:00Z")),
+            rules().verdict(day, start, at("2026-06-10T08:00:00Z")),
             Verdict::Due
         );
+    }
+
+    #[test]
+    fn tags_and_wire_names_come_from_the_lead() {
+        assert_eq!((DAY.tag(), HOUR.tag()), ("24h".into(), "1h".into()));
+        let wire = |kind: ReminderKind| {
+            shared::email_job::Email::Reminder(shared::email_job::Reminder {
+                lead: kind.email_lead(),
+                appointment_id: "a".into(),
+                customer_name: "c".into(),
+                service: "s".into(),
+                starts_at: at("2026-06-10T15:00:00Z"),
+                time_zone: None,
+                meeting_link: None,
+                version: None,
+            })
+            .template_name()
+            .into_owned()
+        };
+        assert_eq!(
+            (wire(DAY), wire(HOUR)),
+            ("reminder_24h".into(), "reminder_1h".into())
+        );
+        let ninety = ReminderKind {
+            lead: Duration::from_secs(90 * 60),
+            min_remaining: Duration::ZERO,
+        };
+        assert_eq!(ninety.tag(), "90m");
+        assert_eq!(rules().horizon(), DAY.lead);
     }
 }

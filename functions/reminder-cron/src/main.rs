@@ -1,14 +1,6 @@
-use std::sync::Arc;
-
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use reminder_cron::appointments::DynamoAppointments;
-use reminder_cron::{Config, Deps};
-use shared::claims::DynamoClaimStore;
+use reminder_cron::{App, Config};
 use shared::config::Env;
-use shared::deadline::Deadline;
-use shared::mailer::SesMailer;
-use shared::metrics::Metrics;
-use shared::queue::SqsQueue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,35 +9,11 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "cold start failed");
     })?;
     let aws = shared::aws::load_config().await;
-    let clock = shared::clock::system();
-    let deps = Deps {
-        appointments: Arc::new(DynamoAppointments::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            &config.appointments_table,
-            &config.appointments_index,
-        )),
-        claims: Arc::new(DynamoClaimStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            &config.claims_table,
-            clock.clone(),
-        )),
-        queue: Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&aws),
-            &config.email_queue_url,
-        )),
-        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&aws))),
-        clock: clock.clone(),
-        metrics: Metrics::stdout("reminder-cron"),
-    };
-    let (deps, config) = (&deps, &config);
+    let app = &App::from_aws(config, &aws);
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let deadline = Deadline::from_epoch_millis(
-                event.context.deadline,
-                config.deadline_margin,
-                deps.clock.clone(),
-            );
-            reminder_cron::handle(deps, &config.settings, &event.payload, &deadline)
+            let deadline = app.deadline(event.context.deadline);
+            app.handle(&event.payload, &deadline)
                 .await
                 .map_err(Error::from)
         },

@@ -1,63 +1,35 @@
 //! One reminder run: find due reminders, claim each, send, complete; hand failures to the
 //! email queue; never read an error as "nothing to do".
+//!
+//! Who delivers a reminder is decided by its claim alone (see `shared::reminder_claim`): the
+//! run sends and completes it `sent:`, or queues it and completes it `queued:`; the email
+//! worker sends a queued reminder only once the claim says `queued:`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use futures::StreamExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
+use shared::appointments::{Appointment, stored_instant};
 use shared::claims::{Claim, ClaimKey, ClaimOutcome, ClaimRequest, ClaimStatus, ClaimStore};
-use shared::clock::SharedClock;
 use shared::deadline::{Deadline, to_delta};
 use shared::email_job::{Email, EmailJob, Reminder};
-use shared::error::ErrorClass;
-use shared::mailer::Mailer;
-use shared::metrics::{Metric, Metrics};
-use shared::queue::EmailQueue;
-use shared::retry::{Backoff, retry};
+use shared::error::{Classify, ErrorClass};
+use shared::mailer::SendFailure;
+use shared::metrics::Metric;
+use shared::reminder_claim::Settled;
+use shared::retry::retry;
 use shared::store_error::StoreError;
 use shared::telemetry::{CorrelationId, log_hash};
 
-use crate::appointments::{Appointment, AppointmentStore, stored_instant};
-use crate::due::{DueRules, ReminderKind, Verdict};
-
-/// The ports a run uses.
-#[derive(Debug, Clone)]
-pub struct Deps {
-    /// Appointments.
-    pub appointments: Arc<dyn AppointmentStore>,
-    /// Claims.
-    pub claims: Arc<dyn ClaimStore>,
-    /// Email queue (retries of failed sends).
-    pub queue: Arc<dyn EmailQueue>,
-    /// Mailer.
-    pub mailer: Arc<dyn Mailer>,
-    /// Clock.
-    pub clock: SharedClock,
-    /// Metrics.
-    pub metrics: Metrics,
-}
-
-/// Settings of a run.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Due rules.
-    pub rules: DueRules,
-    /// Reminders processed at once.
-    pub concurrency: usize,
-    /// Sender address.
-    pub sender: String,
-    /// Zone for appointments without one.
-    pub default_time_zone: Tz,
-    /// How long claim records are kept.
-    pub retain_claims_for: Duration,
-    /// Longest lease one reminder holds.
-    pub lease_cap: Duration,
-}
+use crate::App;
+use crate::due::{ReminderKind, Verdict};
+use crate::tuning::{
+    COMPLETION_ATTEMPTS, COMPLETION_BACKOFF, LEASE, LEASE_EXTENSION, RELEASE_ATTEMPTS,
+    REMINDER_BUDGET,
+};
 
 /// What a run did (returned to the scheduler, logged).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -70,13 +42,14 @@ pub struct Summary {
     pub sent: u32,
     /// Already sent, queued or being sent by another run.
     pub already_sent: u32,
-    /// 24 h reminders whose window just closed (reported once).
+    /// Reminders whose window just closed (reported once).
     pub skipped_too_late: u32,
     /// Send failed; handed to the email queue for retry.
     pub queued_for_retry: u32,
-    /// Unsendable (bad data); recorded as failed permanently.
+    /// Unsendable (cannot be rendered): failed permanently, metered, admin alerted.
     pub failed_permanent: u32,
-    /// Not started because the deadline margin was reached (the next run takes them).
+    /// Not started because claim + send + completion no longer fit before the deadline
+    /// margin (the next run takes them).
     pub deferred: u32,
     /// Store or queue errors (the run fails).
     pub errors: u32,
@@ -105,26 +78,22 @@ enum Outcome {
     Error,
 }
 
-/// Runs once at the deps' clock time.
-pub async fn run(
-    deps: &Deps,
-    settings: &Settings,
-    deadline: &Deadline,
-) -> Result<Summary, RunError> {
-    let now = deps.clock.now();
-    let horizon = now + to_delta(ReminderKind::DayBefore.lead());
-    let appointments = deps
+/// Runs once at the app's clock time.
+pub async fn run(app: &App, deadline: &Deadline) -> Result<Summary, RunError> {
+    let now = app.clock.now();
+    let rules = &app.settings.rules;
+    let appointments = app
         .appointments
-        .approved_starting_between(now, horizon)
+        .approved_starting_between(now, now + to_delta(rules.horizon()))
         .await
         .map_err(RunError::Query)?;
 
     let mut summary = Summary::default();
     let mut due = Vec::new();
     for appointment in appointments {
-        for kind in ReminderKind::ALL {
-            match settings.rules.verdict(kind, appointment.starts_at, now) {
-                Verdict::Due => due.push((appointment.clone(), kind)),
+        for kind in &rules.kinds {
+            match rules.verdict(*kind, appointment.starts_at, now) {
+                Verdict::Due => due.push((appointment.clone(), *kind)),
                 Verdict::JustTooLate => summary.skipped_too_late += 1,
                 Verdict::NotDue => {}
             }
@@ -133,28 +102,12 @@ pub async fn run(
     summary.due = u32::try_from(due.len()).unwrap_or(u32::MAX);
 
     let outcomes: Vec<_> = futures::stream::iter(due)
-        .map(|(appointment, kind)| remind(deps, settings, deadline, appointment, kind))
-        .buffer_unordered(settings.concurrency.max(1))
+        .map(|(appointment, kind)| remind(app, deadline, appointment, kind))
+        .buffer_unordered(app.settings.concurrency.max(1))
         .collect()
         .await;
     for outcome in outcomes {
-        match outcome {
-            Outcome::Sent => {
-                summary.claimed += 1;
-                summary.sent += 1;
-            }
-            Outcome::AlreadySent => summary.already_sent += 1,
-            Outcome::Queued => {
-                summary.claimed += 1;
-                summary.queued_for_retry += 1;
-            }
-            Outcome::FailedPermanent => {
-                summary.claimed += 1;
-                summary.failed_permanent += 1;
-            }
-            Outcome::Deferred => summary.deferred += 1,
-            Outcome::Error => summary.errors += 1,
-        }
+        count(&mut summary, outcome);
     }
     if summary.errors > 0 {
         Err(RunError::Partial { summary })
@@ -163,19 +116,42 @@ pub async fn run(
     }
 }
 
-/// The claim key: a reschedule (new start) gets fresh reminders.
+fn count(summary: &mut Summary, outcome: Outcome) {
+    match outcome {
+        Outcome::Sent => {
+            summary.claimed += 1;
+            summary.sent += 1;
+        }
+        Outcome::AlreadySent => summary.already_sent += 1,
+        Outcome::Queued => {
+            summary.claimed += 1;
+            summary.queued_for_retry += 1;
+        }
+        Outcome::FailedPermanent => {
+            summary.claimed += 1;
+            summary.failed_permanent += 1;
+        }
+        Outcome::Deferred => summary.deferred += 1,
+        Outcome::Error => summary.errors += 1,
+    }
+}
+
+/// The claim key `reminder#<appointment>#<lead tag>#<starts_at>#v<version>`: a reschedule
+/// (new start or new version, even back to the original time) gets fresh reminders.
 pub fn claim_key(appointment: &Appointment, kind: ReminderKind) -> ClaimKey {
     ClaimKey::new(
         "reminder",
         &[
             &appointment.id,
-            kind.as_str(),
+            &kind.tag(),
             &stored_instant(appointment.starts_at),
+            &format!("v{}", appointment.version),
         ],
     )
 }
 
-fn job(
+/// The email job of one reminder; its id is the claim key, it is not sent after the start.
+pub fn job(
     appointment: &Appointment,
     kind: ReminderKind,
     key: &ClaimKey,
@@ -189,7 +165,7 @@ fn job(
         starts_at: appointment.starts_at,
         time_zone: Some(appointment.time_zone.clone()).filter(|z| !z.is_empty()),
         meeting_link: appointment.meeting_link.clone(),
-        version: None,
+        version: Some(u64::from(appointment.version)),
     };
     EmailJob::new(
         key.as_str(),
@@ -198,50 +174,25 @@ fn job(
         CorrelationId::from_upstream(key.as_str()),
         now,
     )
-}
-
-/// Recording an outcome after the email went out is retried until the deadline: losing it
-/// would let a later run send the reminder again.
-async fn record<F, Fut>(deadline: &Deadline, mut op: F) -> Result<(), StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), StoreError>>,
-{
-    let mut rng = StdRng::from_os_rng();
-    let backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(500));
-    let mut last = None;
-    for _ in 0..3 {
-        match retry(5, backoff, &mut rng, |_| op()).await {
-            Ok(()) => return Ok(()),
-            Err(e) => last = Some(e),
-        }
-        if deadline.is_reached() {
-            break;
-        }
-    }
-    Err(last.unwrap_or_else(|| StoreError::Conflict("not attempted".into())))
+    .not_after(appointment.starts_at)
 }
 
 async fn remind(
-    deps: &Deps,
-    settings: &Settings,
+    app: &App,
     deadline: &Deadline,
     appointment: Appointment,
     kind: ReminderKind,
 ) -> Outcome {
-    if deadline.is_reached() {
+    if !deadline.has_time_for(REMINDER_BUDGET) {
         return Outcome::Deferred;
     }
     let key = claim_key(&appointment, kind);
-    let request = ClaimRequest::new(
-        key.clone(),
-        deadline.lease_until(settings.lease_cap),
-        settings.retain_claims_for,
-    );
-    let claim = match deps.claims.claim(&request).await {
+    let lease_until = app.clock.now() + to_delta(LEASE);
+    let request = ClaimRequest::new(key.clone(), lease_until, app.settings.retain_claims_for);
+    let claim = match app.claims.claim(&request).await {
         Ok(ClaimOutcome::Acquired(claim)) => claim,
         Ok(_) => {
-            deps.metrics.incr(Metric::DuplicateSuppressed);
+            app.metrics.incr(Metric::DuplicateSuppressed);
             return Outcome::AlreadySent;
         }
         Err(e) => {
@@ -249,36 +200,134 @@ async fn remind(
             return Outcome::Error;
         }
     };
-    let now = deps.clock.now();
+    let now = app.clock.now();
     let job = job(&appointment, kind, &key, now);
-    let email = match shared::render::render(
-        &job,
-        &settings.sender,
-        settings.default_time_zone,
-        now,
-    ) {
-        Ok(email) => email,
-        Err(e) => {
-            tracing::error!(claim = %key, error = %e, to = %log_hash(&job.to), "reminder cannot be rendered");
-            return finish(deadline, Outcome::FailedPermanent, || {
-                deps.claims.fail_permanently(&claim, "unrenderable")
-            })
-            .await;
-        }
-    };
-    match deps.mailer.send(&email).await {
+    let settings = &app.settings;
+    let email =
+        match shared::render::render(&job, &settings.sender, settings.default_time_zone, now) {
+            Ok(email) => email,
+            Err(e) => {
+                let reason = e.to_string();
+                return unrenderable(app, deadline, &claim, &job, &reason).await;
+            }
+        };
+    match app.mailer.send(&email).await {
         Ok(sent) => {
-            deps.metrics.incr(Metric::ReminderSent);
-            let result = format!("sent:{}", sent.message_id);
-            finish(deadline, Outcome::Sent, || {
-                complete(&*deps.claims, &claim, &result)
-            })
+            app.metrics.incr(Metric::ReminderSent);
+            settle(
+                app,
+                deadline,
+                &claim,
+                Settled::Sent(sent.message_id),
+                Outcome::Sent,
+            )
             .await
         }
         Err(e) => {
+            if e.kind == SendFailure::Ambiguous {
+                app.metrics.incr(Metric::SendAmbiguous);
+            }
             tracing::warn!(claim = %key, failure = ?e.kind, "reminder send failed; queueing for retry");
-            hand_to_queue(deps, deadline, &claim, &job).await
+            hand_to_queue(app, deadline, &claim, &job).await
         }
+    }
+}
+
+/// A reminder that cannot be rendered (bad address, unknown zone, bad link) will never be:
+/// the admin is alerted, then the claim records `FAILED_PERMANENT` and the metric counts it.
+async fn unrenderable(
+    app: &App,
+    deadline: &Deadline,
+    claim: &Claim,
+    job: &EmailJob,
+    reason: &str,
+) -> Outcome {
+    tracing::error!(
+        claim = %claim.key, error = reason, to = %log_hash(&job.to),
+        "reminder cannot be rendered"
+    );
+    let alert = job.header().admin_alert(
+        &format!("reminder cannot be rendered: {reason}"),
+        &app.settings.admin_email,
+        app.clock.now(),
+    );
+    if let Err(e) = app.queue.enqueue(&alert, Duration::ZERO).await {
+        tracing::error!(claim = %claim.key, error = %e, "admin alert not queued; releasing the claim");
+        release(app, claim).await;
+        return Outcome::Error;
+    }
+    let failed = record_until_deadline(app, deadline, claim, || {
+        app.claims.fail_permanently(claim, "unrenderable")
+    })
+    .await;
+    match failed {
+        Ok(()) => {
+            app.metrics.incr(Metric::EmailFailedPermanent);
+            Outcome::FailedPermanent
+        }
+        Err(e) => {
+            tracing::error!(claim = %claim.key, error = %e, "permanent failure not recorded");
+            Outcome::Error
+        }
+    }
+}
+
+/// Completes the claim with `settled`, retried until the deadline: losing it would let a later
+/// run deliver the reminder again.
+async fn settle(
+    app: &App,
+    deadline: &Deadline,
+    claim: &Claim,
+    settled: Settled,
+    outcome: Outcome,
+) -> Outcome {
+    let result = settled.to_result();
+    match record_until_deadline(app, deadline, claim, || {
+        complete(&*app.claims, claim, &result)
+    })
+    .await
+    {
+        Ok(()) => outcome,
+        Err(e) => {
+            tracing::error!(claim = %claim.key, error = %e, "could not record a reminder outcome");
+            Outcome::Error
+        }
+    }
+}
+
+/// Runs `op` in rounds of [`COMPLETION_ATTEMPTS`] until it succeeds, the claim turns out not
+/// to be ours, or the deadline margin is reached; before each round the lease is pushed
+/// [`LEASE_EXTENSION`] ahead so no other run takes the reminder over meanwhile.
+async fn record_until_deadline<F, Fut>(
+    app: &App,
+    deadline: &Deadline,
+    claim: &Claim,
+    mut op: F,
+) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut rng = StdRng::from_os_rng();
+    let mut round = 0u32;
+    loop {
+        if round > 0 {
+            extend(app, claim).await;
+        }
+        match retry(COMPLETION_ATTEMPTS, COMPLETION_BACKOFF, &mut rng, |_| op()).await {
+            Ok(()) => return Ok(()),
+            Err(e @ StoreError::Conflict(_)) => return Err(e),
+            Err(e) if !e.class().is_retryable() || deadline.is_reached() => return Err(e),
+            Err(e) => tracing::warn!(claim = %claim.key, error = %e, round, "recording retried"),
+        }
+        round += 1;
+    }
+}
+
+async fn extend(app: &App, claim: &Claim) {
+    let until = app.clock.now() + to_delta(LEASE_EXTENSION);
+    if let Err(e) = app.claims.extend(claim, until).await {
+        tracing::warn!(claim = %claim.key, error = %e, "lease not extended");
     }
 }
 
@@ -294,39 +343,42 @@ async fn complete(claims: &dyn ClaimStore, claim: &Claim, result: &str) -> Resul
     }
 }
 
-async fn finish<F, Fut>(deadline: &Deadline, outcome: Outcome, op: F) -> Outcome
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), StoreError>>,
-{
-    match record(deadline, op).await {
-        Ok(()) => outcome,
-        Err(e) => {
-            tracing::error!(error = %e, "could not record a reminder outcome");
-            Outcome::Error
-        }
+/// Gives the claim back (a few attempts; otherwise its lease lapses).
+async fn release(app: &App, claim: &Claim) {
+    let mut rng = StdRng::from_os_rng();
+    if let Err(e) = retry(RELEASE_ATTEMPTS, COMPLETION_BACKOFF, &mut rng, |_| {
+        app.claims.release(claim)
+    })
+    .await
+    {
+        tracing::warn!(claim = %claim.key, error = %e, "claim not released; its lease lapses");
     }
 }
 
-/// A failed send becomes an email job; the claim records the hand-over so the customer still
-/// gets the reminder once (the email worker dedupes by job id).
-async fn hand_to_queue(deps: &Deps, deadline: &Deadline, claim: &Claim, job: &EmailJob) -> Outcome {
-    match deps.queue.enqueue(job, Duration::ZERO).await {
+/// A failed send becomes an email job; the claim records the hand-over, and the worker waits
+/// for that record before sending. If the queue answers with an error the job may still have
+/// landed: the claim is released and a later run sends directly, which the worker then sees
+/// (`sent:`) and drops the job.
+async fn hand_to_queue(app: &App, deadline: &Deadline, claim: &Claim, job: &EmailJob) -> Outcome {
+    match app.queue.enqueue(job, app.settings.handover_delay).await {
         Ok(message_id) => {
-            deps.metrics.count(
+            app.metrics.count(
                 Metric::RetryScheduled,
                 1.0,
                 Some(ErrorClass::Transient.as_str()),
             );
-            let result = format!("queued:{message_id}");
-            finish(deadline, Outcome::Queued, || {
-                complete(&*deps.claims, claim, &result)
-            })
+            settle(
+                app,
+                deadline,
+                claim,
+                Settled::Queued(message_id),
+                Outcome::Queued,
+            )
             .await
         }
         Err(e) => {
             tracing::error!(claim = %claim.key, error = %e, "queue unavailable; releasing the claim");
-            let _ = record(deadline, || deps.claims.release(claim)).await;
+            release(app, claim).await;
             Outcome::Error
         }
     }

@@ -13,7 +13,7 @@ use shared::error::ErrorClass;
 use shared::faults::{Fault, FaultPlan, Faulty};
 use shared::mailer::SendFailure;
 use shared::queue::EmailQueue;
-use support::{World, appointment, settings};
+use support::{World, appointment, with_concurrency};
 
 #[tokio::test]
 async fn due_reminders_are_sent_once_across_repeated_runs() {
@@ -30,7 +30,9 @@ async fn due_reminders_are_sent_once_across_repeated_runs() {
         .put(&appointment("a3", w.in_(26 * 60)))
         .await
         .unwrap(); // not yet
-    let first = run(&w.deps(), &settings(4), &w.deadline()).await.unwrap();
+    let first = run(&with_concurrency(&w.deps(), 4), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(
         first,
         Summary {
@@ -40,7 +42,9 @@ async fn due_reminders_are_sent_once_across_repeated_runs() {
             ..Summary::default()
         }
     );
-    let again = run(&w.deps(), &settings(4), &w.deadline()).await.unwrap();
+    let again = run(&with_concurrency(&w.deps(), 4), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(
         again,
         Summary {
@@ -65,7 +69,9 @@ async fn the_email_shows_local_time_zone_and_link() {
         .put(&appointment("tz", w.in_(30)))
         .await
         .unwrap();
-    run(&w.deps(), &settings(1), &w.deadline()).await.unwrap();
+    run(&with_concurrency(&w.deps(), 1), &w.deadline())
+        .await
+        .unwrap();
     let (_, email) = w.mailer.sent().pop().unwrap();
     assert!(email.text.contains("8:30"), "{}", email.text);
     assert!(
@@ -96,7 +102,7 @@ async fn concurrent_runs_send_each_reminder_once() {
         .map(|_| {
             let deps = deps.clone();
             let deadline = w.deadline();
-            tokio::spawn(async move { run(&deps, &settings(8), &deadline).await.unwrap() })
+            tokio::spawn(async move { run(&with_concurrency(&deps, 8), &deadline).await.unwrap() })
         })
         .collect();
     let mut sent = 0;
@@ -121,7 +127,9 @@ async fn a_failed_query_fails_the_run_and_sends_nothing() {
         FaultPlan::always(Fault::Fail(ErrorClass::DependencyDown)),
     ));
     let deps = w.deps_with(failing, w.claims.clone(), w.queue.clone(), w.mailer.clone());
-    let err = run(&deps, &settings(4), &w.deadline()).await.unwrap_err();
+    let err = run(&with_concurrency(&deps, 4), &w.deadline())
+        .await
+        .unwrap_err();
     assert!(matches!(err, RunError::Query(_)), "{err}");
     assert!(w.mailer.sent().is_empty());
 }
@@ -143,7 +151,9 @@ async fn a_failed_send_goes_to_the_queue_once() {
         w.queue.clone(),
         mailer,
     );
-    let s = run(&deps, &settings(4), &w.deadline()).await.unwrap();
+    let s = run(&with_concurrency(&deps, 4), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(
         s,
         Summary {
@@ -153,7 +163,9 @@ async fn a_failed_send_goes_to_the_queue_once() {
             ..Summary::default()
         }
     );
-    let again = run(&deps, &settings(4), &w.deadline()).await.unwrap();
+    let again = run(&with_concurrency(&deps, 4), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(again.already_sent, 1, "the hand-over counts as done");
     let queued = w.queue.receive(10, Duration::from_secs(30)).await.unwrap();
     assert_eq!(queued.len(), 1);
@@ -183,9 +195,13 @@ async fn queue_down_releases_the_claim_for_the_next_run() {
         queue,
         mailer.clone(),
     );
-    let err = run(&deps, &settings(1), &w.deadline()).await.unwrap_err();
+    let err = run(&with_concurrency(&deps, 1), &w.deadline())
+        .await
+        .unwrap_err();
     assert!(matches!(err, RunError::Partial { ref summary } if summary.errors == 1));
-    let s = run(&deps, &settings(1), &w.deadline()).await.unwrap();
+    let s = run(&with_concurrency(&deps, 1), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(s.sent, 1, "released claim is taken by the next run");
     assert_eq!(w.mailer.sent().len(), 1);
 }
@@ -210,12 +226,16 @@ async fn claim_errors_fail_the_run_and_are_retried() {
         w.queue.clone(),
         w.mailer.clone(),
     );
-    let err = run(&deps, &settings(1), &w.deadline()).await.unwrap_err();
+    let err = run(&with_concurrency(&deps, 1), &w.deadline())
+        .await
+        .unwrap_err();
     let RunError::Partial { summary } = err else {
         panic!("partial failure expected")
     };
     assert_eq!((summary.sent, summary.errors), (18, 2));
-    let s = run(&deps, &settings(1), &w.deadline()).await.unwrap();
+    let s = run(&with_concurrency(&deps, 1), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!((s.sent, s.already_sent), (2, 18));
     assert_eq!(w.mailer.sent().len(), 20);
 }
@@ -227,7 +247,9 @@ async fn reschedule_and_cancel_between_runs() {
     let mut cancelled = appointment("gone", w.in_(20 * 60));
     w.appointments.put(&moved).await.unwrap();
     w.appointments.put(&cancelled).await.unwrap();
-    run(&w.deps(), &settings(2), &w.deadline()).await.unwrap();
+    run(&with_concurrency(&w.deps(), 2), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(
         w.mailer.sent().len(),
         2,
@@ -240,11 +262,15 @@ async fn reschedule_and_cancel_between_runs() {
     moved.version += 1;
     w.appointments.put(&moved).await.unwrap();
     w.clock.advance(Duration::from_secs(19 * 3600 + 30 * 60)); // original 1 h windows open
-    let s = run(&w.deps(), &settings(2), &w.deadline()).await.unwrap();
+    let s = run(&with_concurrency(&w.deps(), 2), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(s.sent, 0, "nothing for the old times or the cancelled one");
 
     w.clock.advance(Duration::from_secs(2 * 3600)); // the new time's 1 h window
-    let s = run(&w.deps(), &settings(2), &w.deadline()).await.unwrap();
+    let s = run(&with_concurrency(&w.deps(), 2), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(s.sent, 1);
     assert_eq!(
         w.sent_to("gone@customer.example.com").len(),
@@ -265,7 +291,9 @@ async fn too_late_day_before_reminders_are_reported_once() {
         .put(&appointment("late", w.in_(11 * 60 + 58)))
         .await
         .unwrap();
-    let s = run(&w.deps(), &settings(2), &w.deadline()).await.unwrap();
+    let s = run(&with_concurrency(&w.deps(), 2), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(
         s,
         Summary {
@@ -274,7 +302,9 @@ async fn too_late_day_before_reminders_are_reported_once() {
         }
     );
     w.clock.advance(Duration::from_secs(300));
-    let s = run(&w.deps(), &settings(2), &w.deadline()).await.unwrap();
+    let s = run(&with_concurrency(&w.deps(), 2), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(s.skipped_too_late, 0);
     assert!(w.mailer.sent().is_empty());
 }
@@ -293,7 +323,9 @@ async fn no_new_claims_after_the_deadline_margin() {
         Duration::from_secs(5),
         w.clock.shared(),
     );
-    let s = run(&w.deps(), &settings(2), &deadline).await.unwrap();
+    let s = run(&with_concurrency(&w.deps(), 2), &deadline)
+        .await
+        .unwrap();
     assert_eq!(
         s,
         Summary {
@@ -323,10 +355,14 @@ async fn a_lost_completion_is_retried_not_resent() {
         w.queue.clone(),
         w.mailer.clone(),
     );
-    let s = run(&deps, &settings(1), &w.deadline()).await.unwrap();
+    let s = run(&with_concurrency(&deps, 1), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!((s.sent, s.errors), (1, 0));
     w.clock.advance(Duration::from_secs(600)); // past any lease
-    let again = run(&deps, &settings(1), &w.deadline()).await.unwrap();
+    let again = run(&with_concurrency(&deps, 1), &w.deadline())
+        .await
+        .unwrap();
     assert_eq!(again.already_sent, 1);
     assert_eq!(w.mailer.sent().len(), 1);
 }
@@ -352,7 +388,8 @@ async fn sample_events_run_the_handler() {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let trigger = reminder_cron::schedule_event::parse(&event);
         assert!(trigger.scheduled_time.is_some(), "{path:?}");
-        let s = reminder_cron::handle(&w.deps(), &settings(2), &event, &w.deadline())
+        let s = with_concurrency(&w.deps(), 2)
+            .handle(&event, &w.deadline())
             .await
             .unwrap();
         let expected = if i == 0 {

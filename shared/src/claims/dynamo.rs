@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use chrono::{DateTime, Utc};
 
 use super::{
     Claim, ClaimKey, ClaimOutcome, ClaimRecord, ClaimRequest, ClaimStatus, ClaimStore, OwnerToken,
@@ -187,6 +188,29 @@ impl ClaimStore for DynamoClaimStore {
     async fn fail_permanently(&self, claim: &Claim, reason: &str) -> Result<(), StoreError> {
         self.update_owned(claim, ClaimStatus::FailedPermanent, Some(reason))
             .await
+    }
+
+    async fn extend(&self, claim: &Claim, lease_until: DateTime<Utc>) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(claim.key.as_str()))
+            .condition_expression(OWNED)
+            .update_expression("SET #lease = :lease")
+            .expression_attribute_names("#own", "owner")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#lease", "lease_until")
+            .expression_attribute_values(":me", s(claim.owner.as_str()))
+            .expression_attribute_values(":in_progress", s(ClaimStatus::InProgress.as_str()))
+            .expression_attribute_values(":lease", n(lease_until.timestamp_millis()));
+        match within(self.budget, update.send()).await? {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(StoreError::Conflict(format!("{} is not ours", claim.key)))
+            }
+            Err(e) => Err(store_error(DEP, e)),
+        }
     }
 
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError> {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::{
     Claim, ClaimKey, ClaimOutcome, ClaimRecord, ClaimRequest, ClaimStatus, ClaimStore, OwnerToken,
@@ -106,6 +107,10 @@ impl ClaimStore for MemoryClaimStore {
             r.result = Some(reason.to_owned());
             r.expires_at = expires_at;
         })
+    }
+
+    async fn extend(&self, claim: &Claim, lease_until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.update_owned(claim, |r| r.lease_until = lease_until)
     }
 
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError> {

@@ -197,6 +197,10 @@ pub trait ClaimStore: Send + Sync + fmt::Debug {
     /// Records a permanent failure with a reason (only for the current owner).
     async fn fail_permanently(&self, claim: &Claim, reason: &str) -> Result<(), StoreError>;
 
+    /// Moves the lease end to `lease_until` (only for the current in-progress owner): work
+    /// that runs longer than planned keeps its claim instead of letting another attempt in.
+    async fn extend(&self, claim: &Claim, lease_until: DateTime<Utc>) -> Result<(), StoreError>;
+
     /// Reads a record as stored (expired or not).
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError>;
 }
@@ -214,6 +218,9 @@ impl<T: ClaimStore + ?Sized> ClaimStore for std::sync::Arc<T> {
     }
     async fn fail_permanently(&self, claim: &Claim, reason: &str) -> Result<(), StoreError> {
         (**self).fail_permanently(claim, reason).await
+    }
+    async fn extend(&self, claim: &Claim, lease_until: DateTime<Utc>) -> Result<(), StoreError> {
+        (**self).extend(claim, lease_until).await
     }
     async fn get(&self, key: &ClaimKey) -> Result<Option<ClaimRecord>, StoreError> {
         (**self).get(key).await

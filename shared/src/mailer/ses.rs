@@ -1,8 +1,12 @@
 //! Mailer on Amazon SES v2.
 
 use async_trait::async_trait;
+use std::time::Duration;
+
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::config::http::HttpResponse;
+use aws_sdk_sesv2::config::retry::RetryConfig;
+use aws_sdk_sesv2::config::timeout::TimeoutConfig;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
@@ -10,6 +14,10 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use super::{Mailer, OutgoingEmail, SendError, SendFailure, SentEmail};
 use crate::error::ErrorClass;
 use crate::timeout::{Budget, within};
+
+/// How long opening a connection to SES may take. It is the only timeout the SDK client
+/// enforces itself, so an SDK timeout always means "never connected, nothing sent".
+pub const SES_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Sends through SES v2 `SendEmail`.
 #[derive(Debug, Clone)]
@@ -19,12 +27,28 @@ pub struct SesMailer {
 }
 
 impl SesMailer {
-    /// A mailer on `client`.
+    /// A mailer on `client` (its retry and timeout settings are the caller's).
     pub fn new(client: Client) -> Self {
         Self {
             client,
             budget: Budget::SES,
         }
+    }
+
+    /// A mailer from the shared AWS config with the SDK's retries off (a resend inside one
+    /// attempt could repeat an email SES already accepted: every retry of a send is ours,
+    /// through the email queue) and [`SES_CONNECT_TIMEOUT`] as the SDK's only timeout (the
+    /// whole call is bounded by [`Budget::SES`]).
+    pub fn from_aws(aws: &aws_config::SdkConfig) -> Self {
+        let config = aws_sdk_sesv2::config::Builder::from(aws)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(SES_CONNECT_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        Self::new(Client::from_conf(config))
     }
 
     /// Overrides the per-send time budget.
@@ -63,7 +87,9 @@ pub fn classify_send_error(err: &SdkError<SendEmailError, HttpResponse>) -> Send
         },
         // The request may have been received: we cannot know whether SES sent it.
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => SendFailure::Ambiguous,
-        SdkError::DispatchFailure(d) if d.is_timeout() => SendFailure::Ambiguous,
+        // The connect timeout is the only timeout the client enforces (`from_aws`): no
+        // connection, nothing sent. Connection refused and other dispatch errors likewise.
+        SdkError::DispatchFailure(_) => SendFailure::Retryable,
         SdkError::ConstructionFailure(_) => SendFailure::Permanent,
         _ => SendFailure::Retryable,
     }
@@ -164,5 +190,13 @@ mod tests {
         );
         let timeout: SdkError<SendEmailError, HttpResponse> = SdkError::timeout_error("slow");
         assert_eq!(classify_send_error(&timeout), SendFailure::Ambiguous);
+        let connect: SdkError<SendEmailError, HttpResponse> = SdkError::dispatch_failure(
+            aws_smithy_runtime_api::client::result::ConnectorError::timeout("connect".into()),
+        );
+        assert_eq!(
+            classify_send_error(&connect),
+            SendFailure::Retryable,
+            "a connect timeout sent nothing"
+        );
     }
 }

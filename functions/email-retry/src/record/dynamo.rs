@@ -200,6 +200,11 @@ impl EmailStore for DynamoEmailStore {
             .await
     }
 
+    async fn expired(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        self.finish(lease, EmailStatus::Expired, &[("reason", s(reason))])
+            .await
+    }
+
     async fn failed(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         self.finish(
             lease,
@@ -220,5 +225,34 @@ impl EmailStore for DynamoEmailStore {
             .await?
             .map_err(|e| store_error(DEP, e))?;
         out.item().map(record_from_item).transpose()
+    }
+
+    async fn list(&self, status: EmailStatus) -> Result<Vec<EmailRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut start_key = None;
+        loop {
+            let scan = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#st = :st AND begins_with(pk, :prefix)")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":st", s(status.as_str()))
+                .expression_attribute_values(":prefix", s(record_key("")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key.take());
+            let page = within(self.budget, scan.send())
+                .await?
+                .map_err(|e| store_error(DEP, e))?;
+            for item in page.items() {
+                out.push(record_from_item(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start_key = Some(key.clone()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        Ok(out)
     }
 }

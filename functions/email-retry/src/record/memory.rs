@@ -134,6 +134,13 @@ impl EmailStore for MemoryEmailStore {
         })
     }
 
+    async fn expired(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        self.finish(lease, |r| {
+            r.status = EmailStatus::Expired;
+            r.reason = Some(reason.to_owned());
+        })
+    }
+
     async fn failed(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
         self.finish(lease, |r| {
             r.status = EmailStatus::FailedPermanent;
@@ -143,5 +150,15 @@ impl EmailStore for MemoryEmailStore {
 
     async fn get(&self, job_id: &str) -> Result<Option<EmailRecord>, StoreError> {
         Ok(self.records().get(job_id).map(|s| s.record.clone()))
+    }
+
+    async fn list(&self, status: EmailStatus) -> Result<Vec<EmailRecord>, StoreError> {
+        let mut out: Vec<_> = self
+            .snapshot()
+            .into_iter()
+            .filter(|r| r.status == status)
+            .collect();
+        out.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        Ok(out)
     }
 }

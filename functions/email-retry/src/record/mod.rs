@@ -1,7 +1,7 @@
 //! The email record port: one record per job id (`email#<job id>` in the EmailsTable) that
 //! claims the send and remembers how it ended.
 //!
-//! `PENDING -> SENDING -> SENT | AMBIGUOUS | FAILED_PERMANENT`. No record means the job has
+//! `PENDING -> SENDING -> SENT | AMBIGUOUS | EXPIRED | FAILED_PERMANENT`. No record means the job has
 //! not been tried yet (producers only queue). `begin` is the claim: one conditional write
 //! that moves an absent, `PENDING` or lease-expired `SENDING` record to `SENDING` under a new
 //! owner token; every later write is conditional on that owner.
@@ -33,6 +33,9 @@ pub enum EmailStatus {
     Sent,
     /// A send timed out after it may have reached SES; not resent automatically.
     Ambiguous,
+    /// Not sent because it was no longer current (past its `not_after`, or its appointment
+    /// was cancelled or moved).
+    Expired,
     /// Given up for good.
     FailedPermanent,
 }
@@ -45,6 +48,7 @@ impl EmailStatus {
             Self::Sending => "SENDING",
             Self::Sent => "SENT",
             Self::Ambiguous => "AMBIGUOUS",
+            Self::Expired => "EXPIRED",
             Self::FailedPermanent => "FAILED_PERMANENT",
         }
     }
@@ -56,6 +60,7 @@ impl EmailStatus {
             Self::Sending,
             Self::Sent,
             Self::Ambiguous,
+            Self::Expired,
             Self::FailedPermanent,
         ]
         .into_iter()
@@ -64,7 +69,10 @@ impl EmailStatus {
 
     /// Whether the job is finished: a redelivery is acknowledged without calling SES.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Sent | Self::Ambiguous | Self::FailedPermanent)
+        matches!(
+            self,
+            Self::Sent | Self::Ambiguous | Self::Expired | Self::FailedPermanent
+        )
     }
 }
 
@@ -128,11 +136,18 @@ pub trait EmailStore: Send + Sync + fmt::Debug {
     /// Records an ambiguous send (owner only).
     async fn ambiguous(&self, lease: &Lease, detail: &str) -> Result<(), StoreError>;
 
+    /// Records that the job was no longer current and was not sent (owner only).
+    async fn expired(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
+
     /// Records a permanent failure (owner only).
     async fn failed(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
 
     /// Reads a record.
     async fn get(&self, job_id: &str) -> Result<Option<EmailRecord>, StoreError>;
+
+    /// Every record in `status` (an ops listing, e.g. `bundle list-ambiguous`; reads the whole
+    /// table, never on a delivery path).
+    async fn list(&self, status: EmailStatus) -> Result<Vec<EmailRecord>, StoreError>;
 }
 
 /// The stored key of a job's record.
@@ -148,7 +163,10 @@ pub(crate) fn blocks_begin(record: &EmailRecord, now: DateTime<Utc>) -> bool {
     match record.status {
         EmailStatus::Pending => false,
         EmailStatus::Sending => record.lease_until > now,
-        EmailStatus::Sent | EmailStatus::Ambiguous | EmailStatus::FailedPermanent => true,
+        EmailStatus::Sent
+        | EmailStatus::Ambiguous
+        | EmailStatus::Expired
+        | EmailStatus::FailedPermanent => true,
     }
 }
 
@@ -158,5 +176,39 @@ pub(crate) fn refused(record: EmailRecord) -> Begin {
         Begin::Finished(record)
     } else {
         Begin::Busy(record)
+    }
+}
+
+#[async_trait]
+impl<T: EmailStore> EmailStore for shared::faults::Faulty<T> {
+    async fn begin(&self, job_id: &str, lease_until: DateTime<Utc>) -> Result<Begin, StoreError> {
+        self.plan()
+            .run(self.inner().begin(job_id, lease_until))
+            .await
+    }
+    async fn sent(&self, lease: &Lease, ses_message_id: &str) -> Result<(), StoreError> {
+        self.plan()
+            .run(self.inner().sent(lease, ses_message_id))
+            .await
+    }
+    async fn retry_later(&self, lease: &Lease, error: &str) -> Result<(), StoreError> {
+        self.plan()
+            .run(self.inner().retry_later(lease, error))
+            .await
+    }
+    async fn ambiguous(&self, lease: &Lease, detail: &str) -> Result<(), StoreError> {
+        self.plan().run(self.inner().ambiguous(lease, detail)).await
+    }
+    async fn expired(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        self.plan().run(self.inner().expired(lease, reason)).await
+    }
+    async fn failed(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        self.plan().run(self.inner().failed(lease, reason)).await
+    }
+    async fn get(&self, job_id: &str) -> Result<Option<EmailRecord>, StoreError> {
+        self.plan().run(self.inner().get(job_id)).await
+    }
+    async fn list(&self, status: EmailStatus) -> Result<Vec<EmailRecord>, StoreError> {
+        self.plan().run(self.inner().list(status)).await
     }
 }

@@ -11,7 +11,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use email_retry::record::{EmailStore, MemoryEmailStore};
 use email_retry::worker::as_lambda_record;
-use email_retry::{Settings, Worker};
+use email_retry::{App, Ports, Settings};
+use shared::appointments::MemoryAppointments;
+use shared::claims::MemoryClaimStore;
 use shared::clock::ManualClock;
 use shared::deadline::Deadline;
 use shared::email_job::{Email, EmailJob, OrderConfirmation, SignInNotice};
@@ -24,18 +26,12 @@ use shared::telemetry::CorrelationId;
 pub const SENDER: &str = "noreply@example.com";
 pub const ADMIN: &str = "admin@example.com";
 
+/// The production settings with a budget of 3 and short backoff (10 s base, 60 s cap).
 pub fn settings() -> Settings {
-    Settings {
-        sender: SENDER.into(),
-        admin_email: ADMIN.into(),
-        time_zone: chrono_tz::America::New_York,
-        retry_budget: 3,
-        backoff: Backoff::new(Duration::from_secs(10), Duration::from_secs(60)),
-        paused_delay: Duration::from_secs(900),
-        concurrency: 4,
-        record_budget: Duration::from_secs(8),
-        lease_cap: Duration::from_secs(60),
-    }
+    let mut s = Settings::new(SENDER, ADMIN, chrono_tz::America::New_York).with_retry_budget(3);
+    s.backoff = Backoff::new(Duration::from_secs(10), Duration::from_secs(60));
+    s.concurrency = 4;
+    s
 }
 
 /// A mailer whose answer depends on the recipient's local part: `retry-*` throttled,
@@ -90,7 +86,9 @@ pub struct Harness {
     pub mailer: Arc<ScriptedMailer>,
     pub queue: Arc<MemoryQueue>,
     pub metrics: MemorySink,
-    pub worker: Worker,
+    pub appointments: Arc<MemoryAppointments>,
+    pub claims: Arc<MemoryClaimStore>,
+    pub worker: App,
 }
 
 impl Harness {
@@ -111,22 +109,76 @@ impl Harness {
         let mailer = Arc::new(mailer);
         let queue = Arc::new(MemoryQueue::new(clock.shared()));
         let (metrics, sink) = Metrics::in_memory("email-retry");
-        let worker = Worker::new(
-            store.clone(),
-            mailer.clone(),
-            queue.clone(),
-            metrics,
-            settings,
-            clock.shared(),
-            Some(7),
-        );
+        let appointments = Arc::new(MemoryAppointments::default());
+        let claims = Arc::new(MemoryClaimStore::new(clock.shared()));
+        let ports = Ports {
+            store: store.clone(),
+            mailer: mailer.clone(),
+            queue: queue.clone(),
+            appointments: appointments.clone(),
+            claims: claims.clone(),
+        };
+        let worker = App::build(ports, clock.shared(), metrics, settings).with_seed(7);
         Self {
             clock,
             store,
             mailer,
             queue,
             metrics: sink,
+            appointments,
+            claims,
             worker,
+        }
+    }
+
+    /// Makes a queued reminder current: its appointment approved at `starts_at` (version 1)
+    /// and its claim completed by reminder-cron with the hand-over to the queue.
+    pub async fn reminder_handed_over(&self, job_id: &str, appointment_id: &str, starts_at: &str) {
+        let queued = shared::reminder_claim::Settled::Queued("sqs-1".into());
+        self.reminder_claimed(job_id, appointment_id, starts_at, Some(queued))
+            .await;
+    }
+
+    /// The appointment approved at `starts_at` (version 1) and the reminder's claim taken by
+    /// reminder-cron, completed with `settled` (left in progress when `None`).
+    pub async fn reminder_claimed(
+        &self,
+        job_id: &str,
+        appointment_id: &str,
+        starts_at: &str,
+        settled: Option<shared::reminder_claim::Settled>,
+    ) {
+        use shared::appointments::{Appointment, AppointmentStore, Status};
+        use shared::claims::{ClaimKey, ClaimOutcome, ClaimRequest, ClaimStore};
+        let starts_at = chrono::DateTime::parse_from_rfc3339(starts_at)
+            .unwrap()
+            .with_timezone(&Utc);
+        self.appointments
+            .put(&Appointment {
+                id: appointment_id.into(),
+                customer_email: "sam@example.com".into(),
+                customer_name: "Sam Lee".into(),
+                service: "Consultation".into(),
+                starts_at,
+                time_zone: "America/New_York".into(),
+                duration_minutes: 60,
+                status: Status::Approved,
+                version: 1,
+                meeting_link: None,
+            })
+            .await
+            .unwrap();
+        let request = ClaimRequest::new(
+            ClaimKey::from_stored(job_id.to_owned()),
+            self.clock.shared().now() + chrono::TimeDelta::seconds(60),
+            Duration::from_secs(86_400),
+        );
+        let ClaimOutcome::Acquired(claim) = self.claims.claim(&request).await.unwrap() else {
+            panic!("reminder claim taken")
+        };
+        if let Some(settled) = settled {
+            let result = settled.to_result();
+            self.claims.complete(&claim, Some(&result)).await.unwrap();
         }
     }
 

@@ -6,26 +6,30 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use reminder_cron::appointments::{Appointment, AppointmentStore, MemoryAppointments, Status};
-use reminder_cron::due::DueRules;
-use reminder_cron::{Deps, Settings};
+use reminder_cron::{App, Ports, Settings};
 use shared::claims::{ClaimStore, MemoryClaimStore};
 use shared::clock::ManualClock;
 use shared::deadline::Deadline;
 use shared::mailer::{Mailer, MemoryMailer};
-use shared::metrics::Metrics;
+use shared::metrics::{MemorySink, Metrics};
 use shared::queue::{EmailQueue, MemoryQueue};
 
 pub const SENDER: &str = "reminders@clinic.example.com";
+pub const ADMIN: &str = "admin@clinic.example.com";
 
+/// The production settings, with `concurrency` and hand-over jobs visible at once.
 pub fn settings(concurrency: usize) -> Settings {
-    Settings {
-        rules: DueRules::default(),
-        concurrency,
-        sender: SENDER.into(),
-        default_time_zone: chrono_tz::America::New_York,
-        retain_claims_for: Duration::from_secs(30 * 24 * 3600),
-        lease_cap: Duration::from_secs(60),
-    }
+    let mut s = Settings::new(SENDER, ADMIN, chrono_tz::America::New_York);
+    s.concurrency = concurrency;
+    s.handover_delay = Duration::ZERO;
+    s
+}
+
+/// `app` with another concurrency.
+pub fn with_concurrency(app: &App, concurrency: usize) -> App {
+    let mut app = app.clone();
+    app.settings.concurrency = concurrency;
+    app
 }
 
 pub fn appointment(id: &str, starts_at: DateTime<Utc>) -> Appointment {
@@ -50,6 +54,7 @@ pub struct World {
     pub claims: Arc<MemoryClaimStore>,
     pub queue: Arc<MemoryQueue>,
     pub mailer: Arc<MemoryMailer>,
+    pub metrics: (Metrics, MemorySink),
 }
 
 impl World {
@@ -60,6 +65,7 @@ impl World {
             claims: Arc::new(MemoryClaimStore::new(clock.shared())),
             queue: Arc::new(MemoryQueue::new(clock.shared())),
             mailer: Arc::new(MemoryMailer::new(["clinic.example.com"])),
+            metrics: Metrics::in_memory("reminder-cron"),
             clock,
         }
     }
@@ -72,7 +78,7 @@ impl World {
         self.now() + TimeDelta::minutes(minutes)
     }
 
-    pub fn deps(&self) -> Deps {
+    pub fn deps(&self) -> App {
         self.deps_with(
             self.appointments.clone(),
             self.claims.clone(),
@@ -87,15 +93,18 @@ impl World {
         claims: Arc<dyn ClaimStore>,
         queue: Arc<dyn EmailQueue>,
         mailer: Arc<dyn Mailer>,
-    ) -> Deps {
-        Deps {
-            appointments,
-            claims,
-            queue,
-            mailer,
-            clock: self.clock.shared(),
-            metrics: Metrics::in_memory("reminder-cron").0,
-        }
+    ) -> App {
+        App::build(
+            Ports {
+                appointments,
+                claims,
+                queue,
+                mailer,
+            },
+            self.clock.shared(),
+            self.metrics.0.clone(),
+            settings(8),
+        )
     }
 
     pub fn deadline(&self) -> Deadline {
@@ -115,4 +124,72 @@ impl World {
             .map(|(_, e)| e.subject)
             .collect()
     }
+}
+
+/// The email worker on the world's queue, mailer, appointments and claims (what delivers a
+/// queued reminder in production).
+pub fn worker(
+    clock: &ManualClock,
+    queue: Arc<dyn EmailQueue>,
+    mailer: Arc<dyn Mailer>,
+    appointments: Arc<dyn AppointmentStore>,
+    claims: Arc<dyn ClaimStore>,
+) -> email_retry::App {
+    let ports = email_retry::Ports {
+        store: Arc::new(email_retry::record::MemoryEmailStore::new(clock.shared())),
+        mailer,
+        queue,
+        appointments,
+        claims,
+    };
+    let settings = email_retry::Settings::new(SENDER, ADMIN, chrono_tz::America::New_York);
+    email_retry::App::build(
+        ports,
+        clock.shared(),
+        Metrics::in_memory("email-retry").0,
+        settings,
+    )
+    .with_seed(1)
+}
+
+/// Drains `queue` through `worker` as Lambda would (deletes what is done), moving `clock`
+/// past each backoff, until nothing is left; returns the receives made.
+pub async fn drain(clock: &ManualClock, queue: &dyn EmailQueue, worker: &email_retry::App) -> u32 {
+    use aws_lambda_events::event::sqs::SqsEvent;
+    let (mut receives, mut idle) = (0, 0);
+    for _ in 0..100 {
+        let batch = queue.receive(10, Duration::from_secs(180)).await.unwrap();
+        if batch.is_empty() {
+            idle += 1;
+            if idle == 2 {
+                return receives;
+            }
+            clock.advance(Duration::from_secs(1000));
+            continue;
+        }
+        idle = 0;
+        receives += batch.len() as u32;
+        let mut event = SqsEvent::default();
+        event.records = batch
+            .iter()
+            .map(email_retry::worker::as_lambda_record)
+            .collect();
+        let deadline = Deadline::after(
+            Duration::from_secs(30),
+            Duration::from_secs(3),
+            clock.shared(),
+        );
+        let response = worker.handle(event, &deadline).await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        for m in &batch {
+            if !failed.contains(&m.message_id) {
+                queue.delete(&m.receipt).await.unwrap();
+            }
+        }
+    }
+    panic!("the email queue never drained");
 }

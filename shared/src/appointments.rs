@@ -1,4 +1,5 @@
-//! Appointments and the port that finds the ones starting soon.
+//! Appointments and their port: reminder-cron finds the ones starting soon, the email worker
+//! checks that a queued reminder's appointment is still approved at the same start and version.
 //!
 //! DynamoDB layout (AppointmentsTable): `pk` = appointment id; `starts_at` as
 //! `YYYY-MM-DDTHH:MM:SSZ` (sorts as time); `due_day` = UTC start day, present only on approved
@@ -7,13 +8,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::aws::store_error;
+use crate::dynamo_item::{Item, get_s, n, opt_i64, opt_s, s};
+use crate::store_error::StoreError;
+use crate::timeout::{Budget, within};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, NaiveDate, Utc};
-use shared::aws::store_error;
-use shared::dynamo_item::{Item, get_s, n, opt_i64, opt_s, s};
-use shared::store_error::StoreError;
-use shared::timeout::{Budget, within};
 
 /// Status of an appointment; only approved ones get reminders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,8 +88,21 @@ pub trait AppointmentStore: Send + Sync + std::fmt::Debug {
         to: DateTime<Utc>,
     ) -> Result<Vec<Appointment>, StoreError>;
 
+    /// One appointment by id (any status).
+    async fn get(&self, id: &str) -> Result<Option<Appointment>, StoreError>;
+
     /// Creates or replaces an appointment (booking, reschedule, cancellation).
     async fn put(&self, appointment: &Appointment) -> Result<(), StoreError>;
+}
+
+impl Appointment {
+    /// Whether a reminder written for `starts_at` and `version` still applies: the appointment
+    /// is approved and was neither moved nor rescheduled since (no version: start only).
+    pub fn still_matches(&self, starts_at: DateTime<Utc>, version: Option<u32>) -> bool {
+        self.status == Status::Approved
+            && self.starts_at == starts_at
+            && version.is_none_or(|v| v == self.version)
+    }
 }
 
 /// Appointments in a map.
@@ -112,6 +126,11 @@ impl AppointmentStore for MemoryAppointments {
             .collect();
         out.sort_by(|a, b| (a.starts_at, &a.id).cmp(&(b.starts_at, &b.id)));
         Ok(out)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Appointment>, StoreError> {
+        let items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(items.get(id).cloned())
     }
 
     async fn put(&self, appointment: &Appointment) -> Result<(), StoreError> {
@@ -226,6 +245,19 @@ impl AppointmentStore for DynamoAppointments {
         Ok(out)
     }
 
+    async fn get(&self, id: &str) -> Result<Option<Appointment>, StoreError> {
+        let get = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(id))
+            .consistent_read(true);
+        let out = within(self.budget, get.send())
+            .await?
+            .map_err(|e| store_error("dynamodb", e))?;
+        out.item().map(from_item).transpose()
+    }
+
     async fn put(&self, a: &Appointment) -> Result<(), StoreError> {
         let mut put = self
             .client
@@ -262,13 +294,16 @@ impl<T: AppointmentStore + ?Sized> AppointmentStore for std::sync::Arc<T> {
     ) -> Result<Vec<Appointment>, StoreError> {
         (**self).approved_starting_between(from, to).await
     }
+    async fn get(&self, id: &str) -> Result<Option<Appointment>, StoreError> {
+        (**self).get(id).await
+    }
     async fn put(&self, appointment: &Appointment) -> Result<(), StoreError> {
         (**self).put(appointment).await
     }
 }
 
 #[async_trait]
-impl<T: AppointmentStore> AppointmentStore for shared::faults::Faulty<T> {
+impl<T: AppointmentStore> AppointmentStore for crate::faults::Faulty<T> {
     async fn approved_starting_between(
         &self,
         from: DateTime<Utc>,
@@ -277,6 +312,9 @@ impl<T: AppointmentStore> AppointmentStore for shared::faults::Faulty<T> {
         self.plan()
             .run(self.inner().approved_starting_between(from, to))
             .await
+    }
+    async fn get(&self, id: &str) -> Result<Option<Appointment>, StoreError> {
+        self.plan().run(self.inner().get(id)).await
     }
     async fn put(&self, appointment: &Appointment) -> Result<(), StoreError> {
         self.plan().run(self.inner().put(appointment)).await
