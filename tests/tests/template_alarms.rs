@@ -20,6 +20,10 @@ fn alarm_worthy(metric: Metric) -> bool {
         | Metric::RateLimiterUnavailable
         | Metric::StripeEventUnparsed
         | Metric::StripeUnknownCustomer
+        | Metric::StripeEventWrongMode
+        | Metric::StripeUnknownPaymentRole
+        | Metric::StripeMoneyAnomaly
+        | Metric::StripeDispute
         | Metric::EmailFailedPermanent
         | Metric::SesAccountPaused
         | Metric::SignInNoticeNotQueued => true,
@@ -135,7 +139,7 @@ fn every_alarm_worthy_metric_has_an_alarm_over_every_function() {
         .into_iter()
         .filter(|m| alarm_worthy(*m))
         .collect();
-    assert_eq!(worthy.len(), 7);
+    assert_eq!(worthy.len(), 11);
     for metric in worthy {
         let covering = alarms.iter().find(|(_, ms)| {
             let covered: BTreeSet<String> = ms

@@ -37,7 +37,13 @@ async fn reconciliation_racing_live_deliveries_applies_each_event_once() {
     for i in 0..8 {
         let order = format!("ord_rc{i}");
         h.truth
-            .create_order(&Order::pending(&order, 10_001, "usd", "r@example.com", "Arr"))
+            .create_order(&Order::pending(
+                &order,
+                10_001,
+                "usd",
+                "r@example.com",
+                "Arr",
+            ))
             .await
             .unwrap();
         for body in scenarios::money_events(&order).into_iter().take(2) {
@@ -65,7 +71,11 @@ async fn reconciliation_racing_live_deliveries_applies_each_event_once() {
     assert!(report.already_done >= 8, "{report:?}");
     // A second run, with every live delivery finished: nothing left to apply.
     let again = reconcile::run(&h.app, None).await.unwrap();
-    assert_eq!((again.applied, again.already_done), (0, again.listed), "{again:?}");
+    assert_eq!(
+        (again.applied, again.already_done),
+        (0, again.listed),
+        "{again:?}"
+    );
     for i in 0..8 {
         let o = h.truth.order(&format!("ord_rc{i}")).await.unwrap().unwrap();
         assert_eq!((o.status, o.paid_cents), (OrderStatus::Paid, 10_001));
@@ -82,7 +92,13 @@ async fn a_first_run_applies_missed_events_and_stores_its_checkpoint() {
     let standin = StripeStandIn::start().await;
     let h = on_standin(&standin).await;
     h.truth
-        .create_order(&Order::pending("ord_m", 10_001, "usd", "m@example.com", "Em"))
+        .create_order(&Order::pending(
+            "ord_m",
+            10_001,
+            "usd",
+            "m@example.com",
+            "Em",
+        ))
         .await
         .unwrap();
     let events = scenarios::money_events("ord_m");
@@ -90,18 +106,34 @@ async fn a_first_run_applies_missed_events_and_stores_its_checkpoint() {
         standin.add_event(body);
     }
     // Older than the checkpoint a later run starts from: not listed again.
-    standin.add_event(&stripe_event("evt_old", "invoice.created", T0 - 90_000, json!({"id": "in_1"})));
+    standin.add_event(&stripe_event(
+        "evt_old",
+        "invoice.created",
+        T0 - 90_000,
+        json!({"id": "in_1"}),
+    ));
     let report = reconcile::run(&h.app, None).await.unwrap();
     assert_eq!(
-        (report.listed, report.applied, report.already_done, report.failed),
+        (
+            report.listed,
+            report.applied,
+            report.already_done,
+            report.failed
+        ),
         (5, 5, 0, 0),
         "{report:?}"
     );
     assert_eq!(report.checkpoint, Some(T0 - 20));
     let o = h.truth.order("ord_m").await.unwrap().unwrap();
-    assert_eq!((o.status, o.refunded_cents), (OrderStatus::PartiallyRefunded, 5_000));
+    assert_eq!(
+        (o.status, o.refunded_cents),
+        (OrderStatus::PartiallyRefunded, 5_000)
+    );
     let next = reconcile::run(&h.app, None).await.unwrap();
-    assert_eq!((next.since, next.listed, next.already_done), (T0 - 20, 1, 1));
+    assert_eq!(
+        (next.since, next.listed, next.already_done),
+        (T0 - 20, 1, 1)
+    );
 }
 
 #[tokio::test]
@@ -109,8 +141,10 @@ async fn invoices_read_the_subscription_over_http_and_an_unreachable_stripe_is_a
     let standin = StripeStandIn::start().await;
     let h = on_standin(&standin).await;
     standin.put_customer(json!({"id": "cus_http", "metadata": {"user_id": "usr_http"}}));
-    standin.put_subscription(json!({"id": "sub_http", "customer": "cus_http", "status": "past_due",
-        "items": {"data": [{"current_period_start": 1, "current_period_end": 2}]}}));
+    standin.put_subscription(
+        json!({"id": "sub_http", "customer": "cus_http", "status": "past_due",
+        "items": {"data": [{"current_period_start": 1, "current_period_end": 2}]}}),
+    );
     let invoice = stripe_event(
         "evt_http_inv",
         "invoice.paid",
@@ -126,10 +160,15 @@ async fn invoices_read_the_subscription_over_http_and_an_unreachable_stripe_is_a
     );
     assert_eq!(
         h.truth.customer("cus_http").await.unwrap(),
-        Some(CustomerLink { customer: "cus_http".into(), user_id: "usr_http".into() })
+        Some(CustomerLink {
+            customer: "cus_http".into(),
+            user_id: "usr_http".into()
+        })
     );
     // Unknown to Stripe: nothing stored, done.
-    let unknown = invoice.replace("sub_http", "sub_gone").replace("evt_http_inv", "evt_gone");
+    let unknown = invoice
+        .replace("sub_http", "sub_gone")
+        .replace("evt_http_inv", "evt_gone");
     assert_eq!(h.deliver_signed(&unknown).await, 200);
     assert!(h.truth.subscription("sub_gone").await.unwrap().is_none());
 
