@@ -390,3 +390,25 @@ async fn malformed_input_is_a_4xx_problem_never_a_5xx() {
     assert!(h.billing.unparsed("evt_c").await.unwrap().is_some());
     assert!(h.jobs().await.is_empty());
 }
+
+/// The README's table of handled events names every type the parser handles.
+#[test]
+fn the_readme_lists_every_handled_event_type() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let table = readme
+        .split("## Handled events and their outcomes")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    for t in stripe_webhook::event::handled_types() {
+        let (family, last) = t.rsplit_once('.').unwrap();
+        assert!(
+            table.contains(&format!("`{t}`")) || (table.contains(family) && table.contains(last)),
+            "README table misses {t}"
+        );
+    }
+}
