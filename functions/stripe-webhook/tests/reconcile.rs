@@ -6,33 +6,46 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::stripe_standin::StripeStandIn;
 use common::*;
 use serde_json::json;
 use shared::claims::MemoryClaimStore;
+use shared::faults::{Fault, FaultPlan};
 use shared::queue::MemoryQueue;
 use stripe_webhook::billing::{CustomerLink, MemoryBillingStore, Order, OrderStatus};
 use stripe_webhook::reconcile;
 use stripe_webhook::stripe_api::{MemoryStripe, StripeHttpApi};
 
 async fn on_standin(standin: &StripeStandIn) -> Harness {
+    on_standin_with_latency(standin, Duration::ZERO).await
+}
+
+/// The harness on the stand-in, every billing call taking `latency` (so runs overlap).
+async fn on_standin_with_latency(standin: &StripeStandIn, latency: Duration) -> Harness {
     let clock = clock_at(T0 + 10);
     let api = Arc::new(StripeHttpApi::new("sk_test_standin", Some(&standin.url)).unwrap());
-    Harness::build_with_stripe(
+    let truth = Arc::new(MemoryBillingStore::new());
+    let mut h = Harness::build_with_stripe(
         clock.clone(),
         Arc::new(MemoryClaimStore::new(clock.shared())),
-        Arc::new(MemoryBillingStore::new()),
+        Arc::new(FaultyBilling {
+            inner: truth.clone(),
+            plan: FaultPlan::always(Fault::Latency(latency)),
+        }),
         Arc::new(MemoryQueue::new(clock.shared())),
         api,
         Arc::new(MemoryStripe::new()),
-    )
+    );
+    h.truth = truth;
+    h
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reconciliation_racing_live_deliveries_applies_each_event_once() {
     let standin = StripeStandIn::start().await;
-    let h = Arc::new(on_standin(&standin).await);
+    let h = Arc::new(on_standin_with_latency(&standin, Duration::from_millis(3)).await);
     let mut bodies = Vec::new();
     for i in 0..8 {
         let order = format!("ord_rc{i}");
@@ -56,12 +69,15 @@ async fn reconciliation_racing_live_deliveries_applies_each_event_once() {
     for body in before {
         assert_eq!(h.deliver_signed(body).await, 200);
     }
-    let live = {
-        let (h, racing) = (h.clone(), racing.to_vec());
-        tokio::spawn(async move { scenarios::deliver_all_until_2xx(&h, racing).await })
+    let run = {
+        let h = h.clone();
+        tokio::spawn(async move { reconcile::run(&h.app, Some(T0 - 3600)).await })
     };
-    let report = reconcile::run(&h.app, Some(T0 - 3600)).await.unwrap();
-    live.await.unwrap();
+    // Stripe's live deliveries arrive while the run is listing and processing.
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let deliveries = scenarios::deliver_all_until_2xx(&h, racing.to_vec()).await;
+    let report = run.await.unwrap().unwrap();
+    println!("live deliveries during the run: {deliveries}");
     println!("reconciliation report: {report:?}");
     assert_eq!(report.listed, 16);
     assert_eq!(
