@@ -268,7 +268,9 @@ fn since_seconds(raw: &str) -> Result<i64, String> {
                 .map(|t| t.timestamp())
         })
         .ok_or_else(|| {
-            format!("--since {raw:?} is not a time; fix: pass Unix seconds or e.g. 2026-01-01T00:00:00Z")
+            format!(
+                "--since {raw:?} is not a time; fix: pass Unix seconds or e.g. 2026-01-01T00:00:00Z"
+            )
         })
 }
 

@@ -212,7 +212,12 @@ fn webhook_ports(
         claims_table: n.claims.clone(),
         billing_table: n.billing.clone(),
         email_queue_url: n.queue_url.clone(),
-        webhook_secrets: settings.webhook_secrets.iter().cloned().map(Secret::new).collect(),
+        webhook_secrets: settings
+            .webhook_secrets
+            .iter()
+            .cloned()
+            .map(Secret::new)
+            .collect(),
         stripe_api_key: Secret::new(n.stripe_api_key.clone().unwrap_or_default()),
         stripe_api_base: n.stripe_api_base.clone(),
         stripe_mode: stripe_webhook::StripeMode::Test,

@@ -278,7 +278,7 @@ async fn a_failed_stripe_event_is_replayed_through_the_same_path_once() {
 
     let order = stripe_webhook::billing::Order::pending(
         "order-late",
-        900,
+        demo::ORDER_TOTAL_CENTS,
         "usd",
         "late@example.com",
         "Late",

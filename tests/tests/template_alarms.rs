@@ -20,6 +20,10 @@ fn alarm_worthy(metric: Metric) -> bool {
         | Metric::RateLimiterUnavailable
         | Metric::StripeEventUnparsed
         | Metric::StripeUnknownCustomer
+        | Metric::StripeEventWrongMode
+        | Metric::StripeUnknownPaymentRole
+        | Metric::StripeMoneyAnomaly
+        | Metric::StripeDispute
         | Metric::EmailFailedPermanent
         | Metric::SesAccountPaused
         | Metric::SignInNoticeNotQueued
@@ -138,7 +142,7 @@ fn every_alarm_worthy_metric_has_an_alarm_over_every_function() {
         .into_iter()
         .filter(|m| alarm_worthy(*m))
         .collect();
-    assert_eq!(worthy.len(), 8);
+    assert_eq!(worthy.len(), 12);
     for metric in worthy {
         let covering = alarms.iter().find(|(_, ms)| {
             let covered: BTreeSet<String> = ms

@@ -290,7 +290,11 @@ fn main() {
         200,
     );
     for (name, event_type, status) in [
-        ("charge_dispute_created", "charge.dispute.created", "needs_response"),
+        (
+            "charge_dispute_created",
+            "charge.dispute.created",
+            "needs_response",
+        ),
         ("charge_dispute_closed", "charge.dispute.closed", "lost"),
     ] {
         let body = stripe_event(

@@ -359,7 +359,8 @@ fn currency(v: &Value) -> Result<String, ParseError> {
 fn payment_role(o: &Value) -> Result<PaymentRole, String> {
     let theirs = str_at(o, &["metadata", "payment_type"]);
     let ours = str_at(o, &["metadata", "payment_kind"]);
-    let read = |raw: &str| PaymentRole::parse(raw).ok_or_else(|| raw.chars().take(64).collect::<String>());
+    let read =
+        |raw: &str| PaymentRole::parse(raw).ok_or_else(|| raw.chars().take(64).collect::<String>());
     match (theirs.map(read).transpose()?, ours.map(read).transpose()?) {
         (Some(a), Some(b)) if a != b => Err(format!("{}/{}", a.as_str(), b.as_str())),
         (Some(role), _) | (None, Some(role)) => Ok(role),
@@ -670,12 +671,27 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         };
-        assert_eq!(role(json!({"order_id": "o", "payment_type": "deposit"})), Ok(PaymentRole::Deposit));
-        assert_eq!(role(json!({"order_id": "o", "payment_type": "full_payment"})), Ok(PaymentRole::Full));
-        assert_eq!(role(json!({"order_id": "o", "payment_type": "final_payment"})), Ok(PaymentRole::Balance));
-        assert_eq!(role(json!({"order_id": "o", "payment_kind": "balance"})), Ok(PaymentRole::Balance));
+        assert_eq!(
+            role(json!({"order_id": "o", "payment_type": "deposit"})),
+            Ok(PaymentRole::Deposit)
+        );
+        assert_eq!(
+            role(json!({"order_id": "o", "payment_type": "full_payment"})),
+            Ok(PaymentRole::Full)
+        );
+        assert_eq!(
+            role(json!({"order_id": "o", "payment_type": "final_payment"})),
+            Ok(PaymentRole::Balance)
+        );
+        assert_eq!(
+            role(json!({"order_id": "o", "payment_kind": "balance"})),
+            Ok(PaymentRole::Balance)
+        );
         assert_eq!(role(json!({"order_id": "o"})), Ok(PaymentRole::Unspecified));
-        assert_eq!(role(json!({"order_id": "o", "payment_type": "tip"})), Err("tip".into()));
+        assert_eq!(
+            role(json!({"order_id": "o", "payment_type": "tip"})),
+            Err("tip".into())
+        );
         assert_eq!(
             role(json!({"order_id": "o", "payment_type": "deposit", "payment_kind": "full"})),
             Err("deposit/full".into())
@@ -708,8 +724,14 @@ mod tests {
         let StripeEvent::Dispute(d) = extract(&dispute).unwrap() else {
             panic!()
         };
-        assert_eq!((d.dispute.as_str(), d.payment_intent.as_deref(), d.closed), ("dp_1", Some("pi_1"), true));
-        assert_eq!(extract(&envelope("charge.refunded", json!({"id": "ch_1"}))), Err(missing("amount_refunded")));
+        assert_eq!(
+            (d.dispute.as_str(), d.payment_intent.as_deref(), d.closed),
+            ("dp_1", Some("pi_1"), true)
+        );
+        assert_eq!(
+            extract(&envelope("charge.refunded", json!({"id": "ch_1"}))),
+            Err(missing("amount_refunded"))
+        );
     }
 
     #[test]

@@ -71,8 +71,11 @@ fn refuse(app: &App, request: &Request) -> Option<Response<Body>> {
     let reason = app.verifier.verify(header, body, app.clock.now()).err()?;
     tracing::warn!(%reason, body_len = body.len(), "refused Stripe signature");
     Some(shared::http::problem(
-        &Problem::new(ErrorClass::Validation, "missing or invalid Stripe-Signature")
-            .with_status(400, "Invalid signature"),
+        &Problem::new(
+            ErrorClass::Validation,
+            "missing or invalid Stripe-Signature",
+        )
+        .with_status(400, "Invalid signature"),
     ))
 }
 

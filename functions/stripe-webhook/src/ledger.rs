@@ -190,12 +190,7 @@ impl Order {
         };
         self.paid_cents = counted().map(|p| p.amount_cents).sum();
         let only_deposits = counted().all(|p| p.role == "deposit");
-        self.refunded_cents = self
-            .ledger
-            .refunds
-            .values()
-            .map(|r| r.refunded_cents)
-            .sum();
+        self.refunded_cents = self.ledger.refunds.values().map(|r| r.refunded_cents).sum();
         self.balance_cents = (self.total_cents - self.paid_cents).max(0);
         self.disputed = self.ledger.disputes.values().any(|d| !d.closed);
         self.failure_reason = self.ledger.failures.values().next_back().cloned();
@@ -237,49 +232,83 @@ mod tests {
 
     #[test]
     fn an_odd_total_is_paid_only_when_both_parts_are_in_either_order() {
-        let deposit = order().with_payment("pi_d", line(5_001, "usd", "deposit")).unwrap();
+        let deposit = order()
+            .with_payment("pi_d", line(5_001, "usd", "deposit"))
+            .unwrap();
         assert_eq!(
             (deposit.status, deposit.paid_cents, deposit.balance_cents),
             (OrderStatus::DepositPaid, 5_001, 5_000)
         );
-        let balance_first = order().with_payment("pi_b", line(5_000, "usd", "balance")).unwrap();
+        let balance_first = order()
+            .with_payment("pi_b", line(5_000, "usd", "balance"))
+            .unwrap();
         assert_eq!(
             (balance_first.status, balance_first.balance_cents),
             (OrderStatus::PartiallyPaid, 5_001)
         );
-        let a = deposit.with_payment("pi_b", line(5_000, "usd", "balance")).unwrap();
-        let b = balance_first.with_payment("pi_d", line(5_001, "usd", "deposit")).unwrap();
+        let a = deposit
+            .with_payment("pi_b", line(5_000, "usd", "balance"))
+            .unwrap();
+        let b = balance_first
+            .with_payment("pi_d", line(5_001, "usd", "deposit"))
+            .unwrap();
         assert_eq!(a, b);
-        assert_eq!((a.status, a.paid_cents, a.balance_cents), (OrderStatus::Paid, 10_001, 0));
-        assert!(a.with_payment("pi_b", line(5_000, "usd", "balance")).is_none());
+        assert_eq!(
+            (a.status, a.paid_cents, a.balance_cents),
+            (OrderStatus::Paid, 10_001, 0)
+        );
+        assert!(
+            a.with_payment("pi_b", line(5_000, "usd", "balance"))
+                .is_none()
+        );
         assert!(a.anomalies().is_empty());
     }
 
     #[test]
     fn other_currencies_and_overpayments_are_anomalies_never_payment() {
-        let o = order().with_payment("pi_e", line(10_001, "eur", "full")).unwrap();
+        let o = order()
+            .with_payment("pi_e", line(10_001, "eur", "full"))
+            .unwrap();
         assert_eq!((o.status, o.paid_cents), (OrderStatus::Pending, 0));
         assert_eq!(o.anomalies().len(), 1);
-        let over = order().with_payment("pi_1", line(12_000, "usd", "full")).unwrap();
+        let over = order()
+            .with_payment("pi_1", line(12_000, "usd", "full"))
+            .unwrap();
         assert_eq!(over.status, OrderStatus::Paid);
-        assert_eq!(over.anomalies(), vec![Anomaly::Overpaid { excess_cents: 1_999 }]);
+        assert_eq!(
+            over.anomalies(),
+            vec![Anomaly::Overpaid {
+                excess_cents: 1_999
+            }]
+        );
     }
 
     #[test]
     fn refunds_grow_only_and_disputes_never_reopen() {
-        let paid = order().with_payment("pi_1", line(10_001, "usd", "full")).unwrap();
+        let paid = order()
+            .with_payment("pi_1", line(10_001, "usd", "full"))
+            .unwrap();
         let refund = |cents| RefundLine {
             payment_intent: Some("pi_1".into()),
             refunded_cents: cents,
             currency: "usd".into(),
         };
         let part = paid.with_refund("ch_1", refund(1_000)).unwrap();
-        assert_eq!((part.status, part.refunded_cents), (OrderStatus::PartiallyRefunded, 1_000));
+        assert_eq!(
+            (part.status, part.refunded_cents),
+            (OrderStatus::PartiallyRefunded, 1_000)
+        );
         let full = part.with_refund("ch_1", refund(10_001)).unwrap();
         assert_eq!(full.status, OrderStatus::Refunded);
         assert!(full.with_refund("ch_1", refund(1_000)).is_none());
-        let open = DisputeLine { status: "needs_response".into(), closed: false };
-        let closed = DisputeLine { status: "won".into(), closed: true };
+        let open = DisputeLine {
+            status: "needs_response".into(),
+            closed: false,
+        };
+        let closed = DisputeLine {
+            status: "won".into(),
+            closed: true,
+        };
         let disputed = paid.with_dispute("dp_1", open.clone()).unwrap();
         assert!(disputed.disputed);
         let done = disputed.with_dispute("dp_1", closed).unwrap();
@@ -291,7 +320,9 @@ mod tests {
     fn a_failure_marks_only_an_unpaid_order_failed() {
         let failed = order().with_failure("pi_x", "card_declined").unwrap();
         assert_eq!(failed.status, OrderStatus::Failed);
-        let paid = failed.with_payment("pi_1", line(10_001, "usd", "full")).unwrap();
+        let paid = failed
+            .with_payment("pi_1", line(10_001, "usd", "full"))
+            .unwrap();
         assert_eq!(paid.status, OrderStatus::Paid);
         let other_way = order()
             .with_payment("pi_1", line(10_001, "usd", "full"))

@@ -31,7 +31,12 @@ pub enum Processed {
 }
 
 /// Counts a retry by the failure's class, logs it, and answers "retry".
-fn retry(app: &App, class: ErrorClass, error: &dyn std::fmt::Display, detail: &'static str) -> Processed {
+fn retry(
+    app: &App,
+    class: ErrorClass,
+    error: &dyn std::fmt::Display,
+    detail: &'static str,
+) -> Processed {
     app.metrics
         .count(Metric::RetryScheduled, 1.0, Some(class.as_str()));
     tracing::warn!(error = %error, class = class.as_str(), detail, "Stripe will retry");
@@ -47,7 +52,10 @@ pub async fn process(
 ) -> Processed {
     if !app.settings.mode.accepts(envelope.livemode) {
         app.metrics.incr(Metric::StripeEventWrongMode);
-        tracing::warn!(livemode = envelope.livemode, "event of the other Stripe mode; not applied");
+        tracing::warn!(
+            livemode = envelope.livemode,
+            "event of the other Stripe mode; not applied"
+        );
         return Processed::Done("other_mode");
     }
     let lease_until = deadline.lease_until(app.settings.lease_cap);
@@ -78,7 +86,11 @@ pub async fn process(
 }
 
 /// Claims `stripe-event#<id>`; a duplicate or a held lease is the answer itself.
-async fn claim(app: &App, envelope: &Envelope, lease_until: DateTime<Utc>) -> Result<Claim, Processed> {
+async fn claim(
+    app: &App,
+    envelope: &Envelope,
+    lease_until: DateTime<Utc>,
+) -> Result<Claim, Processed> {
     let key = ClaimKey::new(EVENT_NAMESPACE, &[&envelope.id]);
     let request = ClaimRequest::new(key, lease_until, app.settings.retain);
     match app.ports.claims.claim(&request).await {
@@ -94,7 +106,12 @@ async fn claim(app: &App, envelope: &Envelope, lease_until: DateTime<Utc>) -> Re
                 .unwrap_or(Duration::from_secs(1));
             Err(Processed::InProgress(wait))
         }
-        Err(e) => Err(retry(app, e.class(), &e, "could not record the event, retry later")),
+        Err(e) => Err(retry(
+            app,
+            e.class(),
+            &e,
+            "could not record the event, retry later",
+        )),
     }
 }
 
@@ -144,10 +161,20 @@ async fn complete(
         Err(e) => {
             // Effects are stored and idempotent; a retry finds them done.
             release(app, claim, "complete failed").await;
-            return retry(app, e.class(), &e, "could not record completion, retry later");
+            return retry(
+                app,
+                e.class(),
+                &e,
+                "could not record completion, retry later",
+            );
         }
     }
-    if let Err(e) = app.ports.billing.mark_replayed(&envelope.id, app.clock.now()).await {
+    if let Err(e) = app
+        .ports
+        .billing
+        .mark_replayed(&envelope.id, app.clock.now())
+        .await
+    {
         tracing::warn!(error = %e, "could not mark a stored unparsed event replayed");
     }
     Processed::Done(match (note, outcome) {

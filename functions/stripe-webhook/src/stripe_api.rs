@@ -166,10 +166,19 @@ impl StripeHttpApi {
     }
 
     /// `GET path?query` as JSON; a 404 is `None`.
-    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Option<Value>, StripeApiError> {
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Option<Value>, StripeApiError> {
         let mut request = RequestBuilder::new(StripeMethod::Get, path);
         if !query.is_empty() {
-            request = request.query(&query.iter().cloned().collect::<std::collections::BTreeMap<_, _>>());
+            request = request.query(
+                &query
+                    .iter()
+                    .cloned()
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            );
         }
         let call = request
             .customize::<miniserde::json::Value>()
@@ -240,7 +249,10 @@ mod tests {
         let s = MemoryStripe::new();
         assert_eq!(s.customer_user_id("cus_1").await.unwrap(), None);
         s.insert_customer("cus_1", "usr_1");
-        assert_eq!(s.customer_user_id("cus_1").await.unwrap().as_deref(), Some("usr_1"));
+        assert_eq!(
+            s.customer_user_id("cus_1").await.unwrap().as_deref(),
+            Some("usr_1")
+        );
         s.put_subscription(serde_json::json!({"id": "sub_1", "status": "active"}));
         assert!(s.subscription("sub_1").await.unwrap().is_some());
         assert!(s.subscription("sub_2").await.unwrap().is_none());

@@ -64,10 +64,16 @@ async fn orders_move_only_from_the_version_read(store: Arc<dyn BillingStore>) {
         (deposit.status, deposit.version),
         (OrderStatus::DepositPaid, 1)
     );
-    assert_eq!(store.save_order(0, &deposit).await.unwrap(), Applied::Changed);
+    assert_eq!(
+        store.save_order(0, &deposit).await.unwrap(),
+        Applied::Changed
+    );
     // A second writer that read version 0 loses.
     let other = order.with_payment("pi_x", line(10_000, "full")).unwrap();
-    assert_eq!(store.save_order(0, &other).await.unwrap(), Applied::Unchanged);
+    assert_eq!(
+        store.save_order(0, &other).await.unwrap(),
+        Applied::Unchanged
+    );
     assert_eq!(store.order("ord_c").await.unwrap(), Some(deposit.clone()));
     let paid = deposit
         .with_payment("pi_b", line(7_000, "balance"))
@@ -85,22 +91,42 @@ async fn orders_move_only_from_the_version_read(store: Arc<dyn BillingStore>) {
     let stored = store.order("ord_c").await.unwrap().unwrap();
     assert_eq!(stored, paid);
     assert_eq!(
-        (stored.status, stored.paid_cents, stored.refunded_cents, stored.version),
+        (
+            stored.status,
+            stored.paid_cents,
+            stored.refunded_cents,
+            stored.version
+        ),
         (OrderStatus::PartiallyRefunded, 10_000, 1_000, 3)
     );
     let mut ghost = order.clone();
     ghost.id = "ord_none".into();
-    assert_eq!(store.save_order(0, &ghost).await.unwrap(), Applied::Unchanged);
+    assert_eq!(
+        store.save_order(0, &ghost).await.unwrap(),
+        Applied::Unchanged
+    );
     assert_eq!(store.order("ord_none").await.unwrap(), None);
 }
 
 async fn the_reconcile_checkpoint_only_moves_forward(store: Arc<dyn BillingStore>) {
     assert_eq!(store.reconcile_checkpoint().await.unwrap(), None);
-    assert_eq!(store.advance_checkpoint(T0).await.unwrap(), Applied::Changed);
-    assert_eq!(store.advance_checkpoint(T0 - 5).await.unwrap(), Applied::Unchanged);
-    assert_eq!(store.advance_checkpoint(T0).await.unwrap(), Applied::Unchanged);
+    assert_eq!(
+        store.advance_checkpoint(T0).await.unwrap(),
+        Applied::Changed
+    );
+    assert_eq!(
+        store.advance_checkpoint(T0 - 5).await.unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        store.advance_checkpoint(T0).await.unwrap(),
+        Applied::Unchanged
+    );
     assert_eq!(store.reconcile_checkpoint().await.unwrap(), Some(T0));
-    assert_eq!(store.advance_checkpoint(T0 + 9).await.unwrap(), Applied::Changed);
+    assert_eq!(
+        store.advance_checkpoint(T0 + 9).await.unwrap(),
+        Applied::Changed
+    );
     assert_eq!(store.reconcile_checkpoint().await.unwrap(), Some(T0 + 9));
 }
 

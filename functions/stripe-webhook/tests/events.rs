@@ -30,13 +30,21 @@ fn test_data(name: &str) -> String {
 
 #[tokio::test]
 async fn every_fixture_gets_its_documented_status() {
-    let expected: BTreeMap<String, u16> = serde_json::from_str(&test_data("expected_status.json")).unwrap();
+    let expected: BTreeMap<String, u16> =
+        serde_json::from_str(&test_data("expected_status.json")).unwrap();
     assert!(expected.len() >= 23, "{expected:?}");
     let on_disk = std::fs::read_dir(events_dir()).unwrap().count();
-    assert_eq!(on_disk, expected.len(), "events/stripe-webhook holds only these events");
+    assert_eq!(
+        on_disk,
+        expected.len(),
+        "events/stripe-webhook holds only these events"
+    );
     for t in stripe_webhook::event::handled_types() {
         let file = format!("{}.json", t.replace('.', "_"));
-        assert!(expected.contains_key(&file), "no sample event for {t} ({file})");
+        assert!(
+            expected.contains_key(&file),
+            "no sample event for {t} ({file})"
+        );
     }
     for (name, status) in &expected {
         let h = Harness::memory();
@@ -98,7 +106,13 @@ async fn fixtures_have_the_documented_effects() {
     let sub = h.billing.subscription("sub_1").await.unwrap().unwrap();
     assert_eq!(sub.status, "canceled");
     assert_eq!(sub.user_id, "usr_1");
-    assert!(h.billing.failure("evt_pi_unknown_role").await.unwrap().is_some());
+    assert!(
+        h.billing
+            .failure("evt_pi_unknown_role")
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(h.sink.total(Metric::StripeEventWrongMode), 1.0);
     let unparsed = h.billing.unparsed("evt_unparsable").await.unwrap().unwrap();
     assert!(unparsed.body.is_some());
@@ -146,7 +160,10 @@ async fn fixtures_have_the_documented_effects() {
     assert!(h.billing.order("ord_1001").await.unwrap().unwrap().disputed);
     deliver("charge_dispute_closed.json").await;
     let paid = h.billing.order("ord_1002").await.unwrap().unwrap();
-    assert_eq!((paid.status, paid.paid_cents, paid.balance_cents), (OrderStatus::Paid, 10_000, 0));
+    assert_eq!(
+        (paid.status, paid.paid_cents, paid.balance_cents),
+        (OrderStatus::Paid, 10_000, 0)
+    );
     let refunded = h.billing.order("ord_1001").await.unwrap().unwrap();
     assert_eq!(
         (refunded.status, refunded.refunded_cents, refunded.disputed),
@@ -191,7 +208,8 @@ async fn job_data_matches_the_email_contract() {
 /// (`stripe.WebhookSignature.generate_signature_header`); we must accept it.
 #[test]
 fn header_from_stripes_own_library_verifies() {
-    let v: serde_json::Value = serde_json::from_str(&test_data("stripe_python_vector.json")).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&test_data("stripe_python_vector.json")).unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     let t = v["timestamp"].as_i64().unwrap();
     let now = chrono::DateTime::from_timestamp(t + 60, 0).unwrap();
@@ -371,4 +389,26 @@ async fn malformed_input_is_a_4xx_problem_never_a_5xx() {
     assert_eq!(h.sink.total(Metric::StripeEventUnparsed), 6.0);
     assert!(h.billing.unparsed("evt_c").await.unwrap().is_some());
     assert!(h.jobs().await.is_empty());
+}
+
+/// The README's table of handled events names every type the parser handles.
+#[test]
+fn the_readme_lists_every_handled_event_type() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let table = readme
+        .split("## Handled events and their outcomes")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    for t in stripe_webhook::event::handled_types() {
+        let (family, last) = t.rsplit_once('.').unwrap();
+        assert!(
+            table.contains(&format!("`{t}`")) || (table.contains(family) && table.contains(last)),
+            "README table misses {t}"
+        );
+    }
 }

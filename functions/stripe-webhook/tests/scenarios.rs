@@ -311,7 +311,8 @@ async fn every_order_of_subscription_events_ends_in_the_newest_state() {
                 })
                 .await
                 .unwrap();
-            h.stripe.put_subscription(json!({"id": "sub_1", "customer": "cus_known",
+            h.stripe
+                .put_subscription(json!({"id": "sub_1", "customer": "cus_known",
                 "status": status, "items": {"data": [{"current_period_start": created}]}}));
             for body in &order {
                 assert_eq!(h.deliver_signed(body).await, 200);

@@ -61,6 +61,16 @@ fn every_template_renders_both_parts() {
             "admin_alert",
             json!({"job_id": "order-confirmation#o1", "template": "order_confirmation", "reason": "budget"}),
         ),
+        job(
+            "refund_notice",
+            json!({"order_id": "o1", "refunded_cents": 2500, "charge_cents": 10001, "currency": "usd",
+                   "customer_name": "Jane"}),
+        ),
+        job(
+            "billing_alert",
+            json!({"kind": "dispute", "order_id": "o1", "event_id": "evt_1",
+                   "detail": "dispute dp_1 <opened>"}),
+        ),
     ];
     let mut templates = Vec::new();
     for j in &jobs {
@@ -68,7 +78,7 @@ fn every_template_renders_both_parts() {
         assert_eq!(email.from, "noreply@example.com");
         assert_eq!(email.to, "jane@example.com");
         assert!(!email.subject.is_empty());
-        let is_alert = matches!(j.email, Email::AdminAlert(_));
+        let is_alert = matches!(j.email, Email::AdminAlert(_) | Email::BillingAlert(_));
         assert!(email.text.contains("corr-1") || is_alert);
         assert!(email.html.starts_with("<!doctype html>"), "{}", email.html);
         assert!(email.html.contains("Reference: corr-1"));
@@ -83,9 +93,41 @@ fn every_template_renders_both_parts() {
             "payment_failed",
             "reminder_24h",
             "reminder_1h",
-            "admin_alert"
+            "admin_alert",
+            "refund_notice",
+            "billing_alert"
         ],
         "the template travels with the email, taken from the job's variant"
+    );
+}
+
+#[test]
+fn refund_notices_and_billing_alerts_say_their_figures_and_escape_html() {
+    let refund = job(
+        "refund_notice",
+        json!({"order_id": "o1", "refunded_cents": 2500, "charge_cents": 10001, "currency": "usd",
+               "customer_name": "Jane"}),
+    );
+    let email = render(&refund, "s@example.com", NY, now()).unwrap();
+    assert_eq!(email.subject, "Refund for order o1");
+    assert!(
+        email
+            .text
+            .contains("We refunded USD 25.00 of the USD 100.01"),
+        "{}",
+        email.text
+    );
+    let alert = job(
+        "billing_alert",
+        json!({"kind": "money anomaly", "order_id": "o1", "event_id": "evt_1",
+               "detail": "paid <b>12000</b>"}),
+    );
+    let email = render(&alert, "s@example.com", NY, now()).unwrap();
+    assert_eq!(email.subject, "[alert] Billing: money anomaly on order o1");
+    assert!(
+        email.html.contains("paid &lt;b&gt;12000&lt;&#x2f;b&gt;"),
+        "{}",
+        email.html
     );
 }
 

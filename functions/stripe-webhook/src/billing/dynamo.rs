@@ -251,11 +251,7 @@ impl BillingStore for DynamoBillingStore {
             .await
     }
 
-    async fn save_order(
-        &self,
-        expected_version: u64,
-        next: &Order,
-    ) -> Result<Applied, StoreError> {
+    async fn save_order(&self, expected_version: u64, next: &Order) -> Result<Applied, StoreError> {
         let fields = payment_fields(next)?;
         let names: Vec<(String, &str)> = fields
             .iter()

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Applied, BillingStore, CustomerLink, EventFailure, Order, Payment, StoreError,
-    Subscription, UnparsedEvent, subscription_may_replace,
+    Applied, BillingStore, CustomerLink, EventFailure, Order, Payment, StoreError, Subscription,
+    UnparsedEvent, subscription_may_replace,
 };
 
 #[derive(Debug, Default)]
@@ -67,11 +67,7 @@ impl BillingStore for MemoryBillingStore {
         Ok(Applied::Changed)
     }
 
-    async fn save_order(
-        &self,
-        expected_version: u64,
-        next: &Order,
-    ) -> Result<Applied, StoreError> {
+    async fn save_order(&self, expected_version: u64, next: &Order) -> Result<Applied, StoreError> {
         let mut state = self.state();
         match state.orders.get_mut(&next.id) {
             Some(current) if current.version == expected_version => {

@@ -15,9 +15,9 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use crate::ledger::Ledger;
 pub use self::dynamo::DynamoBillingStore;
 pub use self::memory::MemoryBillingStore;
+pub use crate::ledger::Ledger;
 pub use shared::store_error::StoreError;
 
 /// Whether a conditional write changed anything.
@@ -237,8 +237,7 @@ pub trait BillingStore: Send + Sync + fmt::Debug {
 
     /// Replaces the payment fields (status, figures, ledger, version) of `next.id` only if
     /// its stored version is still `expected_version`.
-    async fn save_order(&self, expected_version: u64, next: &Order)
-    -> Result<Applied, StoreError>;
+    async fn save_order(&self, expected_version: u64, next: &Order) -> Result<Applied, StoreError>;
 
     /// Records a payment unless its payment intent is already recorded.
     async fn record_payment(&self, payment: &Payment) -> Result<Applied, StoreError>;

@@ -71,7 +71,13 @@ async fn order_of(
         return Ok(payment.order_id);
     }
     // The payment may not be processed yet: record, and let Stripe retry.
-    record_failure(ctx, envelope, "order_not_found", payment_intent.unwrap_or("-")).await?;
+    record_failure(
+        ctx,
+        envelope,
+        "order_not_found",
+        payment_intent.unwrap_or("-"),
+    )
+    .await?;
     Err(EffectError::OrderNotFound)
 }
 
@@ -202,7 +208,15 @@ pub(super) async fn unknown_role(
         "payment {} for order {} has payment_type/payment_kind {:?}; the order was not changed",
         u.payment_intent, u.order_id, u.role
     );
-    alert(ctx, envelope, &key, &u.order_id, "unknown payment role", detail).await
+    alert(
+        ctx,
+        envelope,
+        &key,
+        &u.order_id,
+        "unknown payment role",
+        detail,
+    )
+    .await
 }
 
 pub(super) async fn payment_failed(
@@ -222,14 +236,22 @@ pub(super) async fn refund(
     envelope: &Envelope,
     r: &RefundChange,
 ) -> Result<(), EffectError> {
-    let order_id = order_of(ctx, envelope, r.order_id.as_deref(), r.payment_intent.as_deref()).await?;
+    let order_id = order_of(
+        ctx,
+        envelope,
+        r.order_id.as_deref(),
+        r.payment_intent.as_deref(),
+    )
+    .await?;
     let line = RefundLine {
         payment_intent: r.payment_intent.clone(),
         refunded_cents: r.refunded_cents,
         currency: r.currency.clone(),
     };
-    let (order, _) =
-        update_order(ctx, envelope, &order_id, |o| o.with_refund(&r.charge, line.clone())).await?;
+    let (order, _) = update_order(ctx, envelope, &order_id, |o| {
+        o.with_refund(&r.charge, line.clone())
+    })
+    .await?;
     // One email per refund: the cumulative amount names it (it only grows).
     let job = EmailJob::new(
         format!("refund-notice#{}#{}", r.charge, r.refunded_cents),
@@ -252,13 +274,21 @@ pub(super) async fn dispute(
     envelope: &Envelope,
     d: &DisputeChange,
 ) -> Result<(), EffectError> {
-    let order_id = order_of(ctx, envelope, d.order_id.as_deref(), d.payment_intent.as_deref()).await?;
+    let order_id = order_of(
+        ctx,
+        envelope,
+        d.order_id.as_deref(),
+        d.payment_intent.as_deref(),
+    )
+    .await?;
     let line = DisputeLine {
         status: d.status.clone(),
         closed: d.closed,
     };
-    let (order, changed) =
-        update_order(ctx, envelope, &order_id, |o| o.with_dispute(&d.dispute, line.clone())).await?;
+    let (order, changed) = update_order(ctx, envelope, &order_id, |o| {
+        o.with_dispute(&d.dispute, line.clone())
+    })
+    .await?;
     if changed {
         ctx.metrics.incr(Metric::StripeDispute);
     }

@@ -118,7 +118,13 @@ impl Harness {
             vec![Secret::new(SECRET.to_owned())],
             Verifier::DEFAULT_TOLERANCE,
         );
-        let app = App::build(ports, verifier, Settings::default(), clock.shared(), metrics);
+        let app = App::build(
+            ports,
+            verifier,
+            Settings::default(),
+            clock.shared(),
+            metrics,
+        );
         Self {
             app,
             clock,
@@ -146,7 +152,8 @@ impl Harness {
     /// Seeds the state the fixtures in `events/stripe-webhook/` assume (bypassing faults),
     /// and Stripe's own view of `sub_1`.
     pub async fn seed_fixture_state(&self) {
-        self.stripe.put_subscription(json!({"id": "sub_1", "customer": "cus_known",
+        self.stripe
+            .put_subscription(json!({"id": "sub_1", "customer": "cus_known",
             "status": "active", "items": {"data": [{"current_period_start": T0 - 86_400,
             "current_period_end": T0 + 29 * 86_400}]}}));
         for (id, total) in [

@@ -156,7 +156,13 @@ pub async fn every_money_permutation(h: Arc<Harness>, tag: &str) -> (usize, u32,
     for (i, _) in perms.iter().enumerate() {
         let order = format!("ord_{tag}_{i}");
         h.truth
-            .create_order(&Order::pending(&order, 10_001, "usd", "p@example.com", "Pat"))
+            .create_order(&Order::pending(
+                &order,
+                10_001,
+                "usd",
+                "p@example.com",
+                "Pat",
+            ))
             .await
             .unwrap();
         orders.push(order);
@@ -195,7 +201,9 @@ pub async fn every_money_permutation(h: Arc<Harness>, tag: &str) -> (usize, u32,
             Email::DepositConfirmation(d) => {
                 assert_eq!((d.deposit_cents, d.balance_cents), (5_001, 5_000));
             }
-            Email::RefundNotice(d) => assert_eq!((d.refunded_cents, d.charge_cents), (5_000, 5_000)),
+            Email::RefundNotice(d) => {
+                assert_eq!((d.refunded_cents, d.charge_cents), (5_000, 5_000))
+            }
             other => panic!("unexpected email {other:?}"),
         }
     }

@@ -60,7 +60,11 @@ impl StripeStandIn {
     /// Sets a subscription object.
     pub fn put_subscription(&self, object: Value) {
         let id = object["id"].as_str().unwrap().to_owned();
-        self.objects.lock().unwrap().subscriptions.insert(id, object);
+        self.objects
+            .lock()
+            .unwrap()
+            .subscriptions
+            .insert(id, object);
     }
 
     /// Sets a customer object.
