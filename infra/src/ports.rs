@@ -10,7 +10,7 @@ use login::ratelimit::{DynamoRateLimiter, FallbackRateLimiter, warm_up};
 use login::users::{DynamoUserStore, MemoryUserStore, UserStore};
 use reminder_cron::appointments::{AppointmentStore, MemoryAppointments};
 use shared::breaker::CircuitBreaker;
-use shared::claims::{ClaimStore, DynamoClaimStore, MemoryClaimStore};
+use shared::claims::{ClaimStore, MemoryClaimStore};
 use shared::clock::SharedClock;
 use shared::config::{Env, Secret, take};
 use shared::mailer::{Mailer, MemoryMailer};
@@ -368,11 +368,8 @@ async fn services(
     );
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "AWS".into());
     Ok(Ports {
-        claims: Arc::new(DynamoClaimStore::new(
-            dynamo.clone(),
-            &n.claims,
-            clock.clone(),
-        )),
+        // The claims table's adapter as reminder-cron builds it (one per table, shared).
+        claims: reminder.claims.clone(),
         queue,
         dead_letters: DeadLetters::Sqs(Arc::new(SqsQueue::new(sqs, dlq_url))),
         mailer: Arc::new(Announce::new(

@@ -1,5 +1,5 @@
 //! Moves dead-lettered email jobs back to the email queue. A job whose record is already
-//! finished (`SENT`, `AMBIGUOUS`, `FAILED_PERMANENT`) is removed from the DLQ instead of
+//! finished (`SENT`, `AMBIGUOUS`, `EXPIRED`, `FAILED_PERMANENT`) is removed from the DLQ instead of
 //! re-queued, so a redrive never sends an email twice; malformed bodies stay in the DLQ.
 
 use std::time::Duration;

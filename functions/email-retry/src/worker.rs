@@ -20,6 +20,7 @@ use shared::mailer::SendFailure;
 use shared::metrics::Metric;
 use shared::queue::{Receipt, ReceivedMessage};
 use shared::render::render;
+use shared::store_error::StoreError;
 use shared::telemetry::log_hash;
 use tracing::{error, info, warn};
 
@@ -336,13 +337,7 @@ impl App {
             "last receive failed before recording: the job goes to the DLQ"
         );
         self.metrics.incr(Metric::DeadLettered);
-        if job.critical
-            && job.template != "admin_alert"
-            && let Err(e) = self
-                .queue
-                .enqueue(&self.alert(job, reason), Duration::ZERO)
-                .await
-        {
+        if let Err(e) = self.alert(job, reason).await {
             error!(error = %e, "admin alert not queued either");
         }
     }
@@ -373,16 +368,10 @@ impl App {
 
     /// `FAILED_PERMANENT`, with an admin alert first for critical jobs.
     async fn give_up(&self, job: &JobHeader, lease: &Lease, reason: &str) -> Disposition {
-        if job.critical && job.template != "admin_alert" {
-            if let Err(e) = self
-                .queue
-                .enqueue(&self.alert(job, reason), Duration::ZERO)
-                .await
-            {
-                error!(error = %e, "admin alert not queued: the job comes back");
-                self.release(lease, "admin alert not queued").await;
-                return Disposition::ComeBack;
-            }
+        if let Err(e) = self.alert(job, reason).await {
+            error!(error = %e, "admin alert not queued: the job comes back");
+            self.release(lease, "admin alert not queued").await;
+            return Disposition::ComeBack;
         }
         if let Err(e) = self.store.failed(lease, reason).await {
             error!(error = %e, "permanent failure not recorded: the job comes back");
@@ -393,9 +382,14 @@ impl App {
         Disposition::Done
     }
 
-    /// The admin alert about `job`.
-    fn alert(&self, job: &JobHeader, reason: &str) -> EmailJob {
-        job.admin_alert(reason, &self.settings.admin_email, self.clock.now())
+    /// Queues the admin alert about `job` when it is critical (alerts themselves are not, so
+    /// they cannot loop).
+    async fn alert(&self, job: &JobHeader, reason: &str) -> Result<(), StoreError> {
+        if !job.critical || job.template == "admin_alert" {
+            return Ok(());
+        }
+        let alert = job.admin_alert(reason, &self.settings.admin_email, self.clock.now());
+        self.queue.enqueue(&alert, Duration::ZERO).await.map(|_| ())
     }
 
     /// Puts a fresh copy back with a long delay (the receive count restarts, so the pause does

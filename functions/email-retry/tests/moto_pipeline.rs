@@ -29,7 +29,13 @@ use shared::timeout::Budget;
 type FaultySes = Faulty<Faulty<Faulty<SesMailer>>>;
 
 fn faulty_ses(config: &aws_config::SdkConfig) -> FaultySes {
-    let ses = Faulty::new(SesMailer::from_aws(config), FaultPlan::none());
+    // moto answers one request at a time: a 30 s send budget keeps the test about injected
+    // faults, not emulator slowness (a cut send would be AMBIGUOUS).
+    let budget = Budget::SES.with_limit(Duration::from_secs(30));
+    let ses = Faulty::new(
+        SesMailer::from_aws(config).with_budget(budget),
+        FaultPlan::none(),
+    );
     let rejecting = Faulty::new(
         ses,
         FaultPlan::random(0.05, 11, Fault::FailSend(SendFailure::Permanent)),

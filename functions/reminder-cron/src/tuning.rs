@@ -1,5 +1,5 @@
 //! Every tuning constant of reminder-cron, written once. The model of the reminder run
-//! (issue 17) reads its parameters from here too, so the two cannot drift.
+//! reads its parameters from here too, so the two cannot drift.
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! Five concurrent runs over due appointments against moto (DynamoDB + SQS), with 10%
-//! injected claim-store and mailer failures and 5% of queue hand-overs whose answer is lost,
+//! injected claim-store failures, 20% mailer failures and 20% of queue hand-overs whose answer
+//! is lost (the message lands, the run sees an error: the root cause of the 1,001),
 //! repeated until quiet; then the real email worker drains the queue. Every reminder reaches
 //! its customer exactly once, sent directly or by the worker. Each seed gets fresh tables and
 //! a fresh queue; `make test` runs 20 seeds, the ignored variant as many as `SEEDS` says.
@@ -72,7 +73,7 @@ async fn scenario(seed: u64, appointments: usize) -> Figures {
     let mailer = Arc::new(Faulty::new(
         w.mailer.clone(),
         FaultPlan::random(
-            0.10,
+            0.20,
             seed.wrapping_add(1),
             Fault::FailSend(SendFailure::Retryable),
         ),
@@ -84,7 +85,7 @@ async fn scenario(seed: u64, appointments: usize) -> Figures {
     let queue = Arc::new(Faulty::new(
         sqs.clone(),
         FaultPlan::random(
-            0.05,
+            0.20,
             seed.wrapping_add(2),
             Fault::FailAfter(ErrorClass::Transient),
         ),
@@ -121,7 +122,7 @@ async fn scenario(seed: u64, appointments: usize) -> Figures {
         assert!(figures.rounds < 20, "seed {seed}: runs never became quiet");
     }
     figures.direct = u32::try_from(w.mailer.sent().len()).unwrap();
-    figures.queued = drain_sqs(&w, &*sqs, store, dynamo_claims, seed).await;
+    figures.queued = drain_sqs(&w, &sqs, store, dynamo_claims, seed).await;
 
     let mut delivered: HashMap<String, u32> = HashMap::new();
     for (_, email) in w.mailer.sent() {
@@ -138,7 +139,7 @@ async fn scenario(seed: u64, appointments: usize) -> Figures {
 }
 
 /// Delivers the queue through the email worker (in-memory email records, the same mailer);
-/// returns how many queued jobs it received.
+/// returns how many queued messages it received (a copy that came back counts again).
 async fn drain_sqs(
     w: &World,
     sqs: &SqsQueue,
@@ -153,7 +154,7 @@ async fn drain_sqs(
         appointments,
         claims,
     );
-    let mut received = 0;
+    let (mut received, mut rounds) = (0, 0);
     loop {
         let batch = sqs.receive(10, Duration::from_secs(60)).await.unwrap();
         if batch.is_empty() {
@@ -166,13 +167,24 @@ async fn drain_sqs(
             .map(email_retry::worker::as_lambda_record)
             .collect();
         let response = worker.handle(event, &w.deadline()).await;
-        assert!(
-            response.batch_item_failures.is_empty(),
-            "seed {seed}: a settled hand-over came back: {response:?}"
-        );
+        let back: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
         for m in &batch {
-            sqs.delete(&m.receipt).await.unwrap();
+            if back.contains(&m.message_id) {
+                // Two copies of one job in a batch: the second finds the first's lease and
+                // comes back (after it, it finds the job final). Time passes for the test.
+                sqs.change_visibility(&m.receipt, Duration::ZERO)
+                    .await
+                    .unwrap();
+            } else {
+                sqs.delete(&m.receipt).await.unwrap();
+            }
         }
+        rounds += 1;
+        assert!(rounds < 200, "seed {seed}: the queue never drained");
     }
 }
 
@@ -194,13 +206,14 @@ async fn seeds(first: u64, count: u64, appointments: usize) {
     );
 }
 
-/// 20 seeds in a row, 60 appointments each (make test).
+/// 20 seeds in a row, 20 appointments each (make test; moto answers one request at a time,
+/// so sizes are kept small here and large in the bench variant).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_concurrent_runs_over_many_seeds_with_faults() {
-    seeds(1, 20, 60).await;
+    seeds(1, 20, 20).await;
 }
 
-/// The bench variant: `SEEDS` seeds (default 50) of `APPOINTMENTS` (default 1,000) each.
+/// The bench variant: `SEEDS` seeds (default 10) of `APPOINTMENTS` (default 1,000) each.
 /// `cargo nextest run -p reminder-cron --run-ignored only -E 'test(many_seeds_bench)'`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "long: run on demand (see docs/RELIABILITY.md)"]
@@ -211,7 +224,7 @@ async fn five_concurrent_runs_many_seeds_bench() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let count = var("SEEDS", 50);
+    let count = var("SEEDS", 10);
     seeds(
         var("FIRST_SEED", 1),
         count,
