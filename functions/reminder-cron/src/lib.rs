@@ -18,6 +18,11 @@ use shared::config::{ConfigError, Env, take};
 
 pub use crate::run::{Deps, RunError, Settings, Summary};
 
+/// Default margin kept before the Lambda deadline, in milliseconds (`DEADLINE_MARGIN_MS`).
+pub const DEFAULT_DEADLINE_MARGIN_MS: u64 = 5000;
+/// Longest lease one reminder claim holds.
+pub const LEASE_CAP: Duration = Duration::from_secs(60);
+
 /// Configuration read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -49,7 +54,11 @@ impl Config {
         let concurrency: Option<usize> = env.parsed_or("REMINDER_CONCURRENCY", 8, "a whole number");
         let min_hours: Option<u64> =
             env.parsed_or("REMINDER_DAY_BEFORE_MIN_HOURS", 12, "whole hours");
-        let margin_ms: Option<u64> = env.parsed_or("DEADLINE_MARGIN_MS", 5000, "milliseconds");
+        let margin_ms: Option<u64> = env.parsed_or(
+            "DEADLINE_MARGIN_MS",
+            DEFAULT_DEADLINE_MARGIN_MS,
+            "milliseconds",
+        );
         let index = env
             .optional("APPOINTMENTS_INDEX")
             .unwrap_or_else(|| "by-start-day".into());
@@ -70,7 +79,7 @@ impl Config {
                 sender: take(sender, "SENDER_EMAIL")?,
                 default_time_zone: take(zone, "BUSINESS_TIME_ZONE")?,
                 retain_claims_for: Duration::from_secs(30 * 24 * 3600),
-                lease_cap: Duration::from_secs(60),
+                lease_cap: LEASE_CAP,
             },
             deadline_margin: Duration::from_millis(take(margin_ms, "DEADLINE_MARGIN_MS")?),
         })

@@ -205,6 +205,14 @@ fn job(
     )
 }
 
+/// Rounds of [`RECORD_ATTEMPTS`] attempts at recording an outcome (`record`).
+pub const RECORD_ROUNDS: u32 = 3;
+/// Attempts per round at recording an outcome.
+pub const RECORD_ATTEMPTS: u32 = 5;
+/// Backoff between those attempts.
+pub const RECORD_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(20), Duration::from_millis(500));
+
 /// Recording an outcome after the email went out is retried until the deadline: losing it
 /// would let a later run send the reminder again.
 async fn record<F, Fut>(deadline: &Deadline, mut op: F) -> Result<(), StoreError>
@@ -213,10 +221,9 @@ where
     Fut: std::future::Future<Output = Result<(), StoreError>>,
 {
     let mut rng = StdRng::from_os_rng();
-    let backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(500));
     let mut last = None;
-    for _ in 0..3 {
-        match retry(5, backoff, &mut rng, |_| op()).await {
+    for _ in 0..RECORD_ROUNDS {
+        match retry(RECORD_ATTEMPTS, RECORD_BACKOFF, &mut rng, |_| op()).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
         }
