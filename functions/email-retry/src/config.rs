@@ -6,6 +6,9 @@ use chrono_tz::Tz;
 use shared::config::{ConfigError, Env, take};
 use shared::retry::Backoff;
 
+/// Attempts (SQS receives) before a job is failed permanently, unless configured.
+pub const DEFAULT_RETRY_BUDGET: u32 = 3;
+
 /// How the worker behaves (also built directly by tests and the local stack).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -50,7 +53,11 @@ impl Config {
         let sender = env.required("SENDER_EMAIL");
         let admin_email = env.required("ADMIN_EMAIL");
         let time_zone = env.parsed::<Tz>("BUSINESS_TIME_ZONE", "an IANA time zone name");
-        let budget = env.parsed_or("EMAIL_RETRY_BUDGET", 3u32, "an integer from 1 to 10");
+        let budget = env.parsed_or(
+            "EMAIL_RETRY_BUDGET",
+            DEFAULT_RETRY_BUDGET,
+            "an integer from 1 to 10",
+        );
         let base = env.parsed_or("EMAIL_BACKOFF_BASE_SECONDS", 20u64, "seconds");
         let cap = env.parsed_or("EMAIL_BACKOFF_CAP_SECONDS", 600u64, "seconds");
         let paused = env.parsed_or(

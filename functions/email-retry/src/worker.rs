@@ -25,6 +25,9 @@ use tracing::{error, info, warn};
 use crate::config::Settings;
 use crate::record::{Begin, EmailStore, Lease};
 
+/// Attempts at writing `SENT` after SES accepted an email.
+pub const RECORD_SENT_ATTEMPTS: u32 = 3;
+
 /// What happens to one record of the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
@@ -269,7 +272,10 @@ impl Worker {
         let backoff =
             shared::retry::Backoff::new(Duration::from_millis(50), Duration::from_millis(400));
         let mut rng = StdRng::seed_from_u64(self.next_seed());
-        shared::retry::retry(3, backoff, &mut rng, |_| self.store.sent(lease, message_id)).await
+        shared::retry::retry(RECORD_SENT_ATTEMPTS, backoff, &mut rng, |_| {
+            self.store.sent(lease, message_id)
+        })
+        .await
     }
 
     async fn release(&self, lease: &Lease, error: &str) {
