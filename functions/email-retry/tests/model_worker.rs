@@ -608,6 +608,21 @@ fn fixed_worker_holds_through_a_crash() {
     }
 }
 
+/// Found by the model: each refusal for another copy's live lease costs a receive. A duplicate
+/// copy, a crash and DynamoDB failures past the budget spend every spare receive and the job
+/// reaches the DLQ unrecorded: a budget counted in SQS receives needs more spare receives
+/// than faults can eat, or the budget counted in the record's attempts instead.
+#[test]
+fn fixed_worker_with_a_duplicate_and_a_crash_can_run_out_of_receives() {
+    let world = World {
+        retryable: 3,
+        ambiguous: 2,
+        crashes: 1,
+        ..World::stormy(true)
+    };
+    counterexample("worker/fixed/duplicate-and-crash", fixed(), world, SETTLED);
+}
+
 #[test]
 fn fixed_worker_holds_for_other_jobs() {
     check(
@@ -647,7 +662,7 @@ fn fixed_worker_sends_twice_when_an_outage_outlasts_the_deadline() {
 #[ignore = "deep bound: make model-deep"]
 fn fixed_worker_holds_at_the_deep_bound() {
     let world = World {
-        store_failures: 3,
+        retryable: 3,
         ambiguous: 2,
         ..World::stormy(true)
     };
