@@ -10,6 +10,11 @@
 //!
 //! Two protocols: [`OLD`] is `run.rs` as it was when issue 14 was filed; [`FIXED`] is issue
 //! 14's list plus the worker taking the reminder claim. Each test states the world it runs in.
+//!
+//! Simplifications: the worker's handling of one queued copy is one step (its own protocol is
+//! `functions/email-retry/tests/model_worker.rs`, which also proves its job-id dedup); the
+//! outage starts at the time of some step; an effect happens when its step starts and the
+//! run's next step waits for the call's answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
