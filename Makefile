@@ -7,7 +7,7 @@ SCRIPTS := infra/scripts
 # aws-sam-cli and cargo-lambda live in their own venv (kept apart from moto's pins in .venv).
 TOOLS_VENV := .local/sam-venv
 
-.PHONY: help test lint lint-sam services-up services-down dev build sam-build bench fmt check tools-venv
+.PHONY: help test lint lint-sam services-up services-down dev build sam-build bench fmt check tools-venv model-deep
 
 help: ## Show this list
 	@echo "Targets:"
@@ -52,6 +52,12 @@ tools-venv: ## Install aws-sam-cli + cargo-lambda into .local/sam-venv
 	@test -x $(TOOLS_VENV)/bin/sam -a -x $(TOOLS_VENV)/bin/cargo-lambda || { \
 		python3 -m venv $(TOOLS_VENV) && \
 		$(TOOLS_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli cargo-lambda; }
+
+# The protocol models run at their bounded size in `make test`; this runs the deeper bounds
+# (the #[ignore]d model tests; see docs/RELIABILITY.md#model-checking for sizes and times).
+model-deep: ## Model checks at deeper bounds (minutes)
+	cargo nextest run -p shared -p reminder-cron -p email-retry -p stripe-webhook \
+		-E 'test(/^claims::model::/) | binary(/^model_/)' --run-ignored ignored-only --no-capture
 
 bench: ## Benchmarks
 	cargo bench --workspace

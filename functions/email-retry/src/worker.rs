@@ -29,6 +29,9 @@ use crate::config::Settings;
 use crate::currency::Currency;
 use crate::record::{Begin, Lease};
 
+/// Attempts at writing `SENT` after SES accepted an email.
+pub const RECORD_SENT_ATTEMPTS: u32 = 3;
+
 /// What happens to one record of the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {

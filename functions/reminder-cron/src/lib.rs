@@ -68,6 +68,11 @@ impl Settings {
     }
 }
 
+/// Default margin kept before the Lambda deadline, in milliseconds (`DEADLINE_MARGIN_MS`).
+pub const DEFAULT_DEADLINE_MARGIN_MS: u64 = 5000;
+/// Longest lease one reminder claim holds.
+pub const LEASE_CAP: Duration = Duration::from_secs(60);
+
 /// Configuration read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Config {

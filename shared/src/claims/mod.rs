@@ -6,6 +6,8 @@
 
 mod dynamo;
 mod memory;
+#[cfg(test)]
+mod model;
 
 use std::fmt;
 use std::time::Duration;
@@ -73,7 +75,7 @@ impl OwnerToken {
 }
 
 /// Where a claimed piece of work stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClaimStatus {
     /// Someone is doing it (until their lease passes).
     InProgress,

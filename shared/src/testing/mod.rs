@@ -2,6 +2,8 @@
 //! DynamoDB tables and SQS queues from `template.yaml`'s own resource definitions.
 
 pub mod fixtures;
+#[cfg(feature = "model-checking")]
+pub mod model;
 pub mod provision;
 pub mod services;
 pub mod template;
