@@ -9,6 +9,7 @@ usage: bundle <command> [flags]
   dev [--backend memory|services] [--port N] [--reminder-interval SECS] [--no-demo]
         run the local stack on 127.0.0.1 (default port 3000, memory backend)
   create-user EMAIL [--name NAME]     password read from stdin or a prompt, never an argument
+  import-users FILE                   load a Supabase auth.users export (CSV or JSON); idempotent
   stripe-send TYPE|FILE [--id EVT]    sign a sample Stripe event and POST it to the stack
         types: checkout.session.completed, payment_intent.succeeded,
                payment_intent.payment_failed, invoice.payment_failed,
@@ -41,6 +42,13 @@ pub enum Command {
         email: String,
         /// Display name.
         name: Option<String>,
+        /// Stack URL.
+        url: Option<String>,
+    },
+    /// Import users from a Supabase `auth.users` export.
+    ImportUsers {
+        /// The export file.
+        file: String,
         /// Stack URL.
         url: Option<String>,
     },
@@ -196,6 +204,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             a.done(cmd, 1)?;
             Command::CreateUser { email, name, url }
         }
+        "import-users" => {
+            let file = a.one(cmd, "an export file (CSV or JSON)")?;
+            let url = a.take("--url");
+            a.done(cmd, 1)?;
+            Command::ImportUsers { file, url }
+        }
         "stripe-send" => {
             let what = a.one(cmd, "an event type or a file")?;
             let id = a.take("--id");
@@ -260,6 +274,14 @@ mod tests {
                 url: Some("http://x".into())
             }
         );
+        assert_eq!(
+            parse(&args("import-users users.csv")).unwrap(),
+            Command::ImportUsers {
+                file: "users.csv".into(),
+                url: None
+            }
+        );
+        assert!(parse(&args("import-users")).is_err());
         assert_eq!(parse(&[]).unwrap(), Command::Help);
     }
 

@@ -5,19 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use email_retry::record::{DynamoEmailStore, EmailStore, MemoryEmailStore};
-use login::password::{Argon2Passwords, PasswordVerifier};
-use login::ratelimit::{DynamoRateLimiter, FallbackRateLimiter, warm_up};
-use login::users::{DynamoUserStore, MemoryUserStore, UserStore};
 use reminder_cron::appointments::{AppointmentStore, DynamoAppointments, MemoryAppointments};
-use shared::breaker::CircuitBreaker;
 use shared::claims::{ClaimStore, DynamoClaimStore, MemoryClaimStore};
 use shared::clock::SharedClock;
-use shared::config::{Env, take};
+use shared::config::{Env, Secret, take};
 use shared::mailer::{Mailer, MemoryMailer, SesMailer};
 use shared::metrics::Metrics;
 use shared::queue::{EmailQueue, MemoryQueue, SqsQueue};
-use shared::ratelimit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
-use shared::timeout::Budget;
 use stripe_webhook::billing::{BillingStore, DynamoBillingStore, MemoryBillingStore};
 use stripe_webhook::directory::{CustomerDirectory, MemoryDirectory, StripeDirectory};
 
@@ -56,12 +50,9 @@ pub struct Ports {
     pub mailer: Arc<dyn Mailer>,
     /// The in-memory mailer under it (memory backend), for tests.
     pub memory_mailer: Option<Arc<MemoryMailer>>,
-    /// Login rate limiter.
-    pub limiter: Arc<dyn RateLimiter>,
-    /// Password verifier.
-    pub passwords: Arc<dyn PasswordVerifier>,
-    /// Users and sessions.
-    pub users: Arc<dyn UserStore>,
+    /// The `login` function, built by its own builder on this backend (its users store
+    /// and rate limiter are `login.users` and `login.limiter`).
+    pub login: login::App,
     /// Appointments.
     pub appointments: Arc<dyn AppointmentStore>,
     /// Orders, payments, subscriptions, customers.
@@ -83,11 +74,9 @@ pub async fn build(
     activity: &Arc<Activity>,
     env: Env,
 ) -> Result<Ports, String> {
-    let passwords: Arc<dyn PasswordVerifier> =
-        Arc::new(Argon2Passwords::new().map_err(|e| format!("password hasher: {e}"))?);
     match settings.backend {
-        Backend::Memory => Ok(memory(settings, activity, passwords)),
-        Backend::Services => services(settings, activity, passwords, env).await,
+        Backend::Memory => memory(settings, activity),
+        Backend::Services => services(settings, activity, env).await,
     }
 }
 
@@ -111,20 +100,34 @@ fn clear_outbox(dir: &std::path::Path) {
     }
 }
 
-fn memory(
-    settings: &LocalSettings,
-    activity: &Arc<Activity>,
-    passwords: Arc<dyn PasswordVerifier>,
-) -> Ports {
+/// `login` on its builder: device cookies under a random key (they last as long as the
+/// stack), metrics kept in memory (EMF lines would bury the summaries).
+fn login_app(ports: login::app::Ports, clock: &SharedClock) -> Result<login::App, String> {
+    login::App::build(
+        ports,
+        &login::device::DeviceCookies::random_key(),
+        login::Settings::default(),
+        clock.clone(),
+        Metrics::in_memory("login").0,
+    )
+    .map_err(|e| format!("login: {e}"))
+}
+
+fn memory(settings: &LocalSettings, activity: &Arc<Activity>) -> Result<Ports, String> {
     clear_outbox(&settings.outbox);
     let clock = shared::clock::system();
     let queue = Arc::new(MemoryQueue::with_redrive(clock.clone(), RETRY_BUDGET));
+    let claims: Arc<dyn ClaimStore> = Arc::new(MemoryClaimStore::new(clock.clone()));
+    let login = login_app(
+        login::app::Ports::in_memory(claims.clone(), queue.clone(), clock.clone()),
+        &clock,
+    )?;
     let mailer = Arc::new(
         MemoryMailer::new([sender_domain(&settings.sender)]).with_outbox(&settings.outbox),
     );
     let emails = Arc::new(MemoryEmailStore::new(clock.clone()));
-    Ports {
-        claims: Arc::new(MemoryClaimStore::new(clock.clone())),
+    Ok(Ports {
+        claims,
         queue: queue.clone(),
         dead_letters: DeadLetters::Memory(queue),
         mailer: Arc::new(Announce::new(
@@ -133,9 +136,7 @@ fn memory(
             settings.announce,
         )),
         memory_mailer: Some(mailer),
-        limiter: Arc::new(MemoryRateLimiter::new(clock.clone())),
-        passwords,
-        users: Arc::new(MemoryUserStore::new()),
+        login,
         appointments: Arc::new(MemoryAppointments::default()),
         billing: Arc::new(MemoryBillingStore::new()),
         directory: Arc::new(MemoryDirectory::new()),
@@ -146,7 +147,7 @@ fn memory(
             settings.outbox.display()
         ),
         clock,
-    }
+    })
 }
 
 /// Names of the real resources, from the same variables the functions read.
@@ -261,7 +262,6 @@ async fn check_reachable(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Resu
 async fn services(
     settings: &LocalSettings,
     activity: &Arc<Activity>,
-    passwords: Arc<dyn PasswordVerifier>,
     env: Env,
 ) -> Result<Ports, String> {
     let n = names(env)?;
@@ -283,25 +283,23 @@ async fn services(
     };
     verify_sender_locally(&aws, &settings.sender).await;
     let clock = shared::clock::system();
-    let metrics = Metrics::stdout("login");
-
-    // As login's main.rs: Redis first, DynamoDB counters when Redis is slow or down.
-    let budget = Budget::REDIS.with_limit(Duration::from_millis(100));
-    let redis = RedisRateLimiter::new(&n.redis_url)
-        .map_err(|e| format!("REDIS_URL is not usable ({e}); {SERVICES_FIX}"))?
-        .with_budget(budget);
-    warm_up(&redis).await;
-    let limiter = FallbackRateLimiter::new(
-        Arc::new(redis),
-        Arc::new(DynamoRateLimiter::new(
-            dynamo.clone(),
-            &n.users,
-            clock.clone(),
-        )),
-        CircuitBreaker::new(3, Duration::from_secs(30), clock.clone()),
-        budget,
-        metrics,
-    );
+    let login_config = login::Config {
+        users_table: n.users.clone(),
+        claims_table: n.claims.clone(),
+        email_queue_url: n.queue_url.clone(),
+        redis_url: Secret::new(n.redis_url.clone()),
+        device_cookie_key: login::device::DeviceCookies::random_key(),
+        log_hash_key: login::device::DeviceCookies::random_key(),
+        settings: login::Settings::default(),
+    };
+    let login_ports = login::app::Ports::from_aws(
+        &login_config,
+        &aws,
+        clock.clone(),
+        Metrics::in_memory("login").0,
+    )
+    .map_err(|e| format!("REDIS_URL is not usable ({e}); {SERVICES_FIX}"))?;
+    let login = login_app(login_ports, &clock)?;
     let directory: Arc<dyn CustomerDirectory> = match &n.stripe_api_key {
         Some(key) => Arc::new(StripeDirectory::new(key)),
         None => Arc::new(MemoryDirectory::new()),
@@ -322,9 +320,7 @@ async fn services(
             settings.announce,
         )),
         memory_mailer: None,
-        limiter: Arc::new(limiter),
-        passwords,
-        users: Arc::new(DynamoUserStore::new(dynamo.clone(), &n.users)),
+        login,
         appointments: Arc::new(DynamoAppointments::new(
             dynamo.clone(),
             &n.appointments,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use shared::config::{ConfigError, Env, take};
+use shared::config::{ConfigError, Env, Secret, take};
 use shared::retry::Backoff;
 
 /// How the worker behaves (also built directly by tests and the local stack).
@@ -40,6 +40,8 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// Worker behaviour.
     pub settings: Settings,
+    /// Key of `shared::telemetry::log_hash` (secret), installed at cold start.
+    pub log_hash_key: Secret<String>,
 }
 
 impl Config {
@@ -49,6 +51,7 @@ impl Config {
         let queue_url = env.required("EMAIL_QUEUE_URL");
         let sender = env.required("SENDER_EMAIL");
         let admin_email = env.required("ADMIN_EMAIL");
+        let log_hash_key = env.log_hash_key();
         let time_zone = env.parsed::<Tz>("BUSINESS_TIME_ZONE", "an IANA time zone name");
         let budget = env.parsed_or("EMAIL_RETRY_BUDGET", 3u32, "an integer from 1 to 10");
         let base = env.parsed_or("EMAIL_BACKOFF_BASE_SECONDS", 20u64, "seconds");
@@ -91,6 +94,7 @@ impl Config {
                 record_budget: Duration::from_secs(8),
                 lease_cap: Duration::from_secs(60),
             },
+            log_hash_key: take(log_hash_key, "LOG_HASH_KEY")?,
         })
     }
 }
@@ -116,6 +120,7 @@ mod tests {
             "BUSINESS_TIME_ZONE",
             "EMAIL_RETRY_BUDGET",
             "EMAIL_PAUSED_DELAY_SECONDS",
+            "LOG_HASH_KEY",
         ] {
             assert!(text.contains(name), "{name} not in {text}");
         }
@@ -129,6 +134,7 @@ mod tests {
             ("SENDER_EMAIL", "noreply@example.com"),
             ("ADMIN_EMAIL", "admin@example.com"),
             ("BUSINESS_TIME_ZONE", "America/New_York"),
+            ("LOG_HASH_KEY", "0123456789abcdef0123456789abcdef"),
         ]))
         .unwrap();
         assert_eq!(c.settings.retry_budget, 3);

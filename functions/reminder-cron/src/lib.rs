@@ -14,7 +14,7 @@ pub mod schedule_event;
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use shared::config::{ConfigError, Env, take};
+use shared::config::{ConfigError, Env, Secret, take};
 
 pub use crate::run::{Deps, RunError, Settings, Summary};
 
@@ -33,6 +33,8 @@ pub struct Config {
     pub settings: Settings,
     /// Margin kept before the Lambda deadline.
     pub deadline_margin: Duration,
+    /// Key of `shared::telemetry::log_hash` (secret), installed at cold start.
+    pub log_hash_key: Secret<String>,
 }
 
 impl Config {
@@ -42,6 +44,7 @@ impl Config {
         let claims_table = env.required("CLAIMS_TABLE");
         let email_queue_url = env.required("EMAIL_QUEUE_URL");
         let sender = env.required("SENDER_EMAIL");
+        let log_hash_key = env.log_hash_key();
         let zone: Option<Tz> = env.parsed(
             "BUSINESS_TIME_ZONE",
             "an IANA time zone such as America/New_York",
@@ -73,6 +76,7 @@ impl Config {
                 lease_cap: Duration::from_secs(60),
             },
             deadline_margin: Duration::from_millis(take(margin_ms, "DEADLINE_MARGIN_MS")?),
+            log_hash_key: take(log_hash_key, "LOG_HASH_KEY")?,
         })
     }
 }
@@ -118,6 +122,7 @@ mod tests {
             "SENDER_EMAIL",
             "BUSINESS_TIME_ZONE",
             "REMINDER_CONCURRENCY",
+            "LOG_HASH_KEY",
         ] {
             assert!(text.contains(name), "{name} missing from {text}");
         }

@@ -36,6 +36,8 @@ pub struct Config {
     pub tolerance: Duration,
     /// Total time budget of one delivery.
     pub budget: Duration,
+    /// Key of `shared::telemetry::log_hash` (secret), installed at cold start.
+    pub log_hash_key: Secret<String>,
 }
 
 impl Config {
@@ -46,6 +48,7 @@ impl Config {
         let email_queue_url = env.required("EMAIL_QUEUE_URL");
         let webhook_secrets = env.secret_list("STRIPE_WEBHOOK_SECRETS");
         let stripe_api_key = env.secret("STRIPE_API_KEY");
+        let log_hash_key = env.log_hash_key();
         let tolerance = env.parsed_or("STRIPE_SIGNATURE_TOLERANCE_SECS", 300u64, "whole seconds");
         let budget = env.parsed_or("WEBHOOK_BUDGET_MS", 5000u64, "whole milliseconds");
         env.finish()?;
@@ -60,6 +63,7 @@ impl Config {
                 "STRIPE_SIGNATURE_TOLERANCE_SECS",
             )?),
             budget: Duration::from_millis(shared::config::take(budget, "WEBHOOK_BUDGET_MS")?),
+            log_hash_key: shared::config::take(log_hash_key, "LOG_HASH_KEY")?,
         })
     }
 
@@ -87,16 +91,18 @@ mod tests {
             "STRIPE_WEBHOOK_SECRETS",
             "STRIPE_API_KEY",
             "WEBHOOK_BUDGET_MS",
+            "LOG_HASH_KEY",
         ] {
             assert!(text.contains(name), "{text}");
         }
-        assert_eq!(err.problems.len(), 6);
+        assert_eq!(err.problems.len(), 7);
         let ok = Config::from_env(Env::from_pairs([
             ("CLAIMS_TABLE", "c"),
             ("BILLING_TABLE", "b"),
             ("EMAIL_QUEUE_URL", "http://q"),
             ("STRIPE_WEBHOOK_SECRETS", "whsec_a,whsec_b"),
             ("STRIPE_API_KEY", "sk_test_x"),
+            ("LOG_HASH_KEY", "0123456789abcdef0123456789abcdef"),
         ]))
         .unwrap();
         assert_eq!(ok.webhook_secrets.len(), 2);
