@@ -222,7 +222,8 @@ fn user_from(fields: &Fields, now: DateTime<Utc>) -> Result<User, String> {
     if hash.is_empty() {
         return Err("`encrypted_password` is empty (a user without a password)".into());
     }
-    if !(is_bcrypt(hash) && hash.len() == 60) && !hash.starts_with("$argon2id$") {
+    let bcrypt = is_bcrypt(hash) && hash.len() == 60;
+    if !bcrypt && !hash.starts_with("$argon2id$") {
         return Err("`encrypted_password` is not a bcrypt or Argon2id hash".into());
     }
     let name = name_from(field(fields, "raw_user_meta_data"))?

@@ -3,8 +3,8 @@
 //! The story of one attempt: parse (4xx problem+json on anything malformed) → count the
 //! client IP (429 over its limit) → only then count the account, or the device when the
 //! request carries a valid device cookie for this account → look the user up (503 if storage
-//! is down, never 401) → verify the password (a dummy hash for unknown emails and for a
-//! limited account or device, so every 401 takes as long) → on success upgrade an old hash,
+//! is down, never 401; skipped when limited) → verify the password (a dummy hash for unknown
+//! emails and for a limited account or device, so every 401 takes as long) → on success upgrade an old hash,
 //! store the session (SHA-256 of the token), clear the counter that was counted, queue the
 //! sign-in notice, answer 200 with the session and a fresh device cookie.
 
@@ -232,9 +232,14 @@ impl App {
             Ok(admitted) => admitted,
             Err(response) => return response,
         };
-        let user = match self.users.find_user(&attempt.email).await {
-            Ok(u) => u,
-            Err(e) => return self.unavailable("users", e.class()),
+        // A limited attempt reads no user: under attack it costs no storage read, and it
+        // differs from a wrong password by one key lookup, a few percent of the hash time.
+        let user = match admission {
+            Admission::Limited => None,
+            Admission::Open => match self.users.find_user(&attempt.email).await {
+                Ok(u) => u,
+                Err(e) => return self.unavailable("users", e.class()),
+            },
         };
         let verified = match self
             .check_password(&attempt.password, user.as_ref(), admission)

@@ -212,8 +212,10 @@ async fn real_ports(
     device_key: &Secret<String>,
 ) -> (Ports, aws_config::SdkConfig, String) {
     let aws = aws().await;
-    let mut settings = Settings::default();
-    settings.redis_timeout = Duration::from_secs(2);
+    let settings = Settings {
+        redis_timeout: Duration::from_secs(2),
+        ..Settings::default()
+    };
     let config = Config {
         users_table: table(&aws, "UsersTable").await,
         claims_table: table(&aws, "ClaimsTable").await,
