@@ -9,6 +9,7 @@ usage: bundle <command> [flags]
   dev [--backend memory|services] [--port N] [--reminder-interval SECS] [--no-demo]
         run the local stack on 127.0.0.1 (default port 3000, memory backend)
   create-user EMAIL [--name NAME]     password read from stdin or a prompt, never an argument
+  import-users FILE                   load a Supabase auth.users export (CSV or JSON); idempotent
   stripe-send TYPE|FILE [--id EVT]    sign a sample Stripe event and POST it to the stack
         types: every event type stripe-webhook handles (see its README)
   run-reminders                       run reminder-cron now
@@ -42,6 +43,13 @@ pub enum Command {
         email: String,
         /// Display name.
         name: Option<String>,
+        /// Stack URL.
+        url: Option<String>,
+    },
+    /// Import users from a Supabase `auth.users` export.
+    ImportUsers {
+        /// The export file.
+        file: String,
         /// Stack URL.
         url: Option<String>,
     },
@@ -209,6 +217,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             a.done(cmd, 1)?;
             Command::CreateUser { email, name, url }
         }
+        "import-users" => {
+            let file = a.one(cmd, "an export file (CSV or JSON)")?;
+            let url = a.take("--url");
+            a.done(cmd, 1)?;
+            Command::ImportUsers { file, url }
+        }
         "stripe-send" => {
             let what = a.one(cmd, "an event type or a file")?;
             let id = a.take("--id");
@@ -308,6 +322,14 @@ mod tests {
             }
         );
         assert!(parse(&args("reconcile-stripe --since yesterday")).is_err());
+        assert_eq!(
+            parse(&args("import-users users.csv")).unwrap(),
+            Command::ImportUsers {
+                file: "users.csv".into(),
+                url: None
+            }
+        );
+        assert!(parse(&args("import-users")).is_err());
         assert_eq!(parse(&[]).unwrap(), Command::Help);
     }
 

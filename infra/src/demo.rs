@@ -71,7 +71,7 @@ pub async fn seed(ports: &Ports, now: DateTime<Utc>) -> Result<Seeded, String> {
         password_hash: hash,
         created_at: now,
     };
-    let existed = match ports.users.create_user(&user).await {
+    let existed = match ports.login.users.create_user(&user).await {
         Ok(()) => "",
         Err(shared::store_error::StoreError::Conflict(_)) => " (already there)",
         Err(e) => return Err(format!("seed user: {e}")),

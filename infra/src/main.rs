@@ -52,6 +52,7 @@ async fn run(command: Command, mut settings: LocalSettings) -> Result<(), String
             dev::run(settings).await
         }
         Command::CreateUser { email, name, url } => ops::create_user(&email, name, url).await,
+        Command::ImportUsers { file, url } => ops::import_users(&file, url).await,
         Command::StripeSend { what, id, url } => ops::stripe_send(&what, id, url, &settings).await,
         Command::RunReminders { url } => ops::run_reminders(url).await,
         Command::RedriveDlq { url } => ops::redrive_dlq(url).await,

@@ -103,6 +103,25 @@ pub async fn create_user(
     op(url, "/_local/ops/users", body.into_bytes()).await
 }
 
+/// `import-users`: sends the export to the stack, which parses and imports it; prints the
+/// counts and each rejected row's line and reason (never a hash).
+pub async fn import_users(file: &str, url: Option<String>) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    let content_type = match login::import::Format::sniff(&text) {
+        login::import::Format::Json => "application/json",
+        login::import::Format::Csv => "text/csv",
+    };
+    let base = client::stack_url(url);
+    let (status, body) = client::post(
+        &base,
+        "/_local/ops/import-users",
+        &[("content-type", content_type)],
+        text.into_bytes(),
+    )
+    .await?;
+    print_answer(status, &body)
+}
+
 /// `stripe-send`: a sample event by type, or a file (a Stripe event or an `events/` fixture).
 pub async fn stripe_send(
     what: &str,

@@ -5,19 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use email_retry::record::{EmailStore, MemoryEmailStore};
-use login::password::{Argon2Passwords, PasswordVerifier};
-use login::ratelimit::{DynamoRateLimiter, FallbackRateLimiter, warm_up};
-use login::users::{DynamoUserStore, MemoryUserStore, UserStore};
 use reminder_cron::appointments::{AppointmentStore, MemoryAppointments};
-use shared::breaker::CircuitBreaker;
 use shared::claims::{ClaimStore, MemoryClaimStore};
 use shared::clock::SharedClock;
 use shared::config::{Env, Secret, take};
 use shared::mailer::{Mailer, MemoryMailer};
 use shared::metrics::Metrics;
 use shared::queue::{EmailQueue, MemoryQueue, SqsQueue};
-use shared::ratelimit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
-use shared::timeout::Budget;
 use stripe_webhook::billing::MemoryBillingStore;
 use stripe_webhook::stripe_api::MemoryStripe;
 
@@ -58,12 +52,9 @@ pub struct Ports {
     pub mailer: Arc<dyn Mailer>,
     /// The in-memory mailer under it (memory backend), for tests.
     pub memory_mailer: Option<Arc<MemoryMailer>>,
-    /// Login rate limiter.
-    pub limiter: Arc<dyn RateLimiter>,
-    /// Password verifier.
-    pub passwords: Arc<dyn PasswordVerifier>,
-    /// Users and sessions.
-    pub users: Arc<dyn UserStore>,
+    /// The `login` function, built by its own builder on this backend (its users store
+    /// and rate limiter are `login.users` and `login.limiter`).
+    pub login: login::App,
     /// Appointments.
     pub appointments: Arc<dyn AppointmentStore>,
     /// stripe-webhook's ports (its billing store is also the demo's and the ops commands').
@@ -83,11 +74,9 @@ pub async fn build(
     activity: &Arc<Activity>,
     env: Env,
 ) -> Result<Ports, String> {
-    let passwords: Arc<dyn PasswordVerifier> =
-        Arc::new(Argon2Passwords::new().map_err(|e| format!("password hasher: {e}"))?);
     match settings.backend {
-        Backend::Memory => Ok(memory(settings, activity, passwords)),
-        Backend::Services => services(settings, activity, passwords, env).await,
+        Backend::Memory => memory(settings, activity),
+        Backend::Services => services(settings, activity, env).await,
     }
 }
 
@@ -111,20 +100,33 @@ fn clear_outbox(dir: &std::path::Path) {
     }
 }
 
-fn memory(
-    settings: &LocalSettings,
-    activity: &Arc<Activity>,
-    passwords: Arc<dyn PasswordVerifier>,
-) -> Ports {
+/// `login` on its builder: device cookies under a random key (they last as long as the
+/// stack), metrics kept in memory (EMF lines would bury the summaries).
+fn login_app(ports: login::app::Ports, clock: &SharedClock) -> Result<login::App, String> {
+    login::App::build(
+        ports,
+        &login::device::DeviceCookies::random_key(),
+        login::Settings::default(),
+        clock.clone(),
+        Metrics::in_memory("login").0,
+    )
+    .map_err(|e| format!("login: {e}"))
+}
+
+fn memory(settings: &LocalSettings, activity: &Arc<Activity>) -> Result<Ports, String> {
     clear_outbox(&settings.outbox);
     let clock = shared::clock::system();
     let queue = Arc::new(MemoryQueue::with_redrive(clock.clone(), MAX_RECEIVES));
+    let claims: Arc<dyn ClaimStore> = Arc::new(MemoryClaimStore::new(clock.clone()));
+    let login = login_app(
+        login::app::Ports::in_memory(claims.clone(), queue.clone(), clock.clone()),
+        &clock,
+    )?;
     let mailer = Arc::new(
         MemoryMailer::new([sender_domain(&settings.sender)]).with_outbox(&settings.outbox),
     );
     let emails = Arc::new(MemoryEmailStore::new(clock.clone()));
-    let claims = Arc::new(MemoryClaimStore::new(clock.clone()));
-    Ports {
+    Ok(Ports {
         webhook: stripe_webhook::Ports {
             claims: claims.clone(),
             billing: Arc::new(MemoryBillingStore::new()),
@@ -140,9 +142,7 @@ fn memory(
             settings.announce,
         )),
         memory_mailer: Some(mailer),
-        limiter: Arc::new(MemoryRateLimiter::new(clock.clone())),
-        passwords,
-        users: Arc::new(MemoryUserStore::new()),
+        login,
         appointments: Arc::new(MemoryAppointments::default()),
         emails: emails.clone(),
         memory_emails: Some(emails),
@@ -151,7 +151,7 @@ fn memory(
             settings.outbox.display()
         ),
         clock,
-    }
+    })
 }
 
 /// Names of the real resources, from the same variables the functions read.
@@ -209,6 +209,7 @@ fn webhook_ports(
     clock: SharedClock,
 ) -> Result<stripe_webhook::Ports, String> {
     let config = stripe_webhook::Config {
+        log_hash_key: login::device::DeviceCookies::random_key(),
         claims_table: n.claims.clone(),
         billing_table: n.billing.clone(),
         email_queue_url: n.queue_url.clone(),
@@ -302,7 +303,6 @@ async fn check_reachable(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Resu
 async fn services(
     settings: &LocalSettings,
     activity: &Arc<Activity>,
-    passwords: Arc<dyn PasswordVerifier>,
     env: Env,
 ) -> Result<Ports, String> {
     let n = names(env)?;
@@ -324,30 +324,29 @@ async fn services(
     };
     verify_sender_locally(&aws, &settings.sender).await;
     let clock = shared::clock::system();
-    let metrics = Metrics::stdout("login");
-
-    // As login's main.rs: Redis first, DynamoDB counters when Redis is slow or down.
-    let budget = Budget::REDIS.with_limit(Duration::from_millis(100));
-    let redis = RedisRateLimiter::new(&n.redis_url)
-        .map_err(|e| format!("REDIS_URL is not usable ({e}); {SERVICES_FIX}"))?
-        .with_budget(budget);
-    warm_up(&redis).await;
-    let limiter = FallbackRateLimiter::new(
-        Arc::new(redis),
-        Arc::new(DynamoRateLimiter::new(
-            dynamo.clone(),
-            &n.users,
-            clock.clone(),
-        )),
-        CircuitBreaker::new(3, Duration::from_secs(30), clock.clone()),
-        budget,
-        metrics,
-    );
+    let login_config = login::Config {
+        users_table: n.users.clone(),
+        claims_table: n.claims.clone(),
+        email_queue_url: n.queue_url.clone(),
+        redis_url: Secret::new(n.redis_url.clone()),
+        device_cookie_key: login::device::DeviceCookies::random_key(),
+        log_hash_key: login::device::DeviceCookies::random_key(),
+        settings: login::Settings::default(),
+    };
+    let login_ports = login::app::Ports::from_aws(
+        &login_config,
+        &aws,
+        clock.clone(),
+        Metrics::in_memory("login").0,
+    )
+    .map_err(|e| format!("REDIS_URL is not usable ({e}); {SERVICES_FIX}"))?;
+    let login = login_app(login_ports, &clock)?;
     let webhook = webhook_ports(&n, settings, &aws, clock.clone())?;
     let queue = Arc::new(SqsQueue::new(sqs.clone(), &n.queue_url));
     // reminder-cron and email-retry build their own adapters; the stack shares them.
     let reminder = reminder_cron::App::from_aws(
         reminder_cron::Config {
+            log_hash_key: login::device::DeviceCookies::random_key(),
             appointments_table: n.appointments.clone(),
             appointments_index: n.index.clone(),
             claims_table: n.claims.clone(),
@@ -358,6 +357,7 @@ async fn services(
     );
     let worker = email_retry::App::from_aws(
         email_retry::Config {
+            log_hash_key: login::device::DeviceCookies::random_key(),
             emails_table: n.emails.clone(),
             appointments_table: n.appointments.clone(),
             claims_table: n.claims.clone(),
@@ -378,9 +378,7 @@ async fn services(
             settings.announce,
         )),
         memory_mailer: None,
-        limiter: Arc::new(limiter),
-        passwords,
-        users: Arc::new(DynamoUserStore::new(dynamo.clone(), &n.users)),
+        login,
         appointments: reminder.appointments.clone(),
         webhook,
         emails: worker.store.clone(),

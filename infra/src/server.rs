@@ -158,6 +158,10 @@ async fn route(
             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             op_answer(stack.reconcile_stripe(value["since"].as_i64()).await)
         }
+        ("POST", "/_local/ops/import-users") => match std::str::from_utf8(&body) {
+            Ok(text) => op_answer(stack.import_users(text).await),
+            Err(_) => problem(400, "Bad request", "the export is not UTF-8 text"),
+        },
         ("POST", p) if p.starts_with("/_local/ops/replay/") => {
             let id = p.trim_start_matches("/_local/ops/replay/");
             op_answer(stack.replay_stripe_event(id).await)

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use lambda_http::{Body, Request, Response};
-use login::Login;
 use login::users::User;
 use serde_json::{Value, json};
 use shared::config::Secret;
@@ -27,8 +26,6 @@ pub struct Stack {
     pub settings: LocalSettings,
     /// The shared ports.
     pub ports: Ports,
-    /// `login`.
-    pub login: Login,
     /// `stripe-webhook`.
     pub webhook: stripe_webhook::App,
     /// `reminder-cron`.
@@ -77,16 +74,6 @@ impl Stack {
         let activity = Arc::new(Activity::default());
         let ports = ports::build(&settings, &activity, env).await?;
         let clock = ports.clock.clone();
-        let login = Login {
-            users: ports.users.clone(),
-            limiter: ports.limiter.clone(),
-            passwords: ports.passwords.clone(),
-            claims: ports.claims.clone(),
-            queue: ports.queue.clone(),
-            clock: clock.clone(),
-            metrics: metrics("login"),
-            settings: login::Settings::default(),
-        };
         let webhook = stripe_webhook::App::build(
             ports.webhook.clone(),
             Verifier::new(
@@ -131,7 +118,6 @@ impl Stack {
         Ok(Self {
             settings,
             ports,
-            login,
             webhook,
             reminder,
             worker,
@@ -141,7 +127,7 @@ impl Stack {
 
     /// `POST /auth/login` through the login handler.
     pub async fn login(&self, request: Request) -> Response<Body> {
-        self.login.handle(request).await
+        self.ports.login.handle(request).await
     }
 
     /// `POST /stripe/webhook` through the webhook handler; the delivery is logged.
@@ -363,6 +349,16 @@ impl Stack {
             .map_err(|e| (500, e))
     }
 
+    /// Imports a Supabase `auth.users` export (CSV or JSON) into the users store.
+    pub async fn import_users(&self, text: &str) -> OpResult {
+        let format = login::import::Format::sniff(text);
+        let parsed = login::import::parse(text, format, Utc::now()).map_err(|e| (400, e))?;
+        let report = login::import::import(self.ports.login.users.as_ref(), parsed)
+            .await
+            .map_err(|e| (503, format!("users store: {e}")))?;
+        serde_json::to_value(report).map_err(|e| (500, e.to_string()))
+    }
+
     /// Registers a user with an Argon2id hash of `password`.
     pub async fn create_user(&self, email: &str, name: &str, password: String) -> OpResult {
         let email = email.trim().to_lowercase();
@@ -384,7 +380,7 @@ impl Stack {
             password_hash: hash,
             created_at: now,
         };
-        match self.ports.users.create_user(&user).await {
+        match self.ports.login.users.create_user(&user).await {
             Ok(()) => Ok(json!({ "id": user.id, "email": email, "name": name })),
             Err(shared::store_error::StoreError::Conflict(_)) => {
                 Err((409, format!("a user with email {email} already exists")))

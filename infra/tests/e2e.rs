@@ -48,7 +48,7 @@ async fn post(running: &Running, path: &str, headers: &[(&str, &str)], body: &st
 /// The scenario; returns nothing, asserts on HTTP answers. Emails are checked by the caller.
 async fn scenario(running: &Running) {
     // The Redis counters outlive a test run: start from a clean per-IP and account window.
-    let limiter = &running.stack.ports.limiter;
+    let limiter = &running.stack.ports.login.limiter;
     limiter
         .reset(&LoginLimits::ip_key(&ClientIp::parse("127.0.0.1").unwrap()))
         .await

@@ -126,6 +126,24 @@ impl Env {
         self.required(name).map(Secret::new)
     }
 
+    /// A required secret key of at least [`MIN_KEY_BYTES`] bytes (an HMAC key).
+    pub fn key(&mut self, name: &str) -> Option<Secret<String>> {
+        let key = self.secret(name)?;
+        if key.expose().len() < MIN_KEY_BYTES {
+            self.invalid(name, "a random key of at least 32 bytes");
+            return None;
+        }
+        Some(key)
+    }
+
+    /// `LOG_HASH_KEY` (a [`Self::key`]), installed at once as the process-wide key of
+    /// [`crate::telemetry::log_hash`]; every function reads it at cold start.
+    pub fn log_hash_key(&mut self) -> Option<Secret<String>> {
+        let key = self.key("LOG_HASH_KEY")?;
+        crate::telemetry::install_log_hash_key(key.expose());
+        Some(key)
+    }
+
     /// A required comma-separated list of secrets (for rotation), at least one.
     pub fn secret_list(&mut self, name: &str) -> Option<Vec<Secret<String>>> {
         let raw = self.required(name)?;
@@ -187,6 +205,9 @@ impl Env {
         }
     }
 }
+
+/// Shortest accepted secret key ([`Env::key`]).
+pub const MIN_KEY_BYTES: usize = 32;
 
 /// Unwraps a field that [`Env`] has validated; only call after `finish()` returned `Ok`.
 ///
@@ -251,6 +272,18 @@ mod tests {
             ["a", "b", "c"]
         );
         assert!(env.finish().is_ok());
+    }
+
+    #[test]
+    fn keys_need_32_bytes_and_short_ones_are_not_echoed() {
+        let mut env = Env::from_pairs([("K", "short-key"), ("L", &"k".repeat(32))]);
+        assert!(env.key("K").is_none());
+        assert_eq!(env.key("L").map(|k| k.expose().len()), Some(32));
+        let msg = env.finish().unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "invalid configuration: K is invalid: expected a random key of at least 32 bytes"
+        );
     }
 
     #[test]

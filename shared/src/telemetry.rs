@@ -2,10 +2,12 @@
 //! keep personal data and secrets out of logs.
 
 use std::fmt;
+use std::sync::OnceLock;
 
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// Installs a JSON `tracing` subscriber suited to Lambda (no colours, no timestamps: the
 /// platform adds them; level from `RUST_LOG`, default `info`). Safe to call twice.
@@ -63,11 +65,35 @@ impl fmt::Display for CorrelationId {
     }
 }
 
-/// A short stable hash for log fields (`h:` + 12 hex chars of SHA-256): lets logs correlate
-/// events about the same email or token without revealing it.
+/// The process-wide key of [`log_hash`], installed once at cold start from the function's
+/// configuration (`LOG_HASH_KEY`, a secret).
+static LOG_HASH_KEY: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// Installs the key of [`log_hash`] (the first call wins; later calls are ignored).
+pub fn install_log_hash_key(key: &str) {
+    let _ = LOG_HASH_KEY.set(key.as_bytes().to_vec());
+}
+
+/// The installed key, else a random one for this process (tests, local tools): hashes are
+/// then stable within the process only, and still not reversible.
+fn log_hash_key() -> &'static [u8] {
+    LOG_HASH_KEY.get_or_init(|| {
+        let mut random = [0u8; 32];
+        rand::rng().fill_bytes(&mut random);
+        random.to_vec()
+    })
+}
+
+/// A short stable hash for log fields (`h:` + 12 hex chars of HMAC-SHA256 under the
+/// configured key): lets logs correlate events about the same email, address or token
+/// without revealing it, and without the key nobody can hash a list of candidates to match.
 pub fn log_hash(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    format!("h:{}", &hex::encode(digest)[..12])
+    // HMAC accepts keys of any length: the error branch cannot happen.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(log_hash_key()) else {
+        return "h:unavailable".to_owned();
+    };
+    mac.update(value.as_bytes());
+    format!("h:{}", &hex::encode(mac.finalize().into_bytes())[..12])
 }
 
 /// An email for human eyes in logs: first character and domain (`j***@example.com`).
@@ -92,6 +118,8 @@ mod tests {
         assert_ne!(a, log_hash("john@example.com"));
         assert_eq!(a.len(), 14);
         assert!(!a.contains("jane"));
+        let unkeyed = hex::encode(<Sha256 as sha2::Digest>::digest(b"jane@example.com"));
+        assert_ne!(&a[2..], &unkeyed[..12], "keyed, not a plain SHA-256");
     }
 
     #[test]

@@ -222,6 +222,11 @@ fn secrets_are_dynamic_references() {
     let t = template();
     for (function, var) in [
         ("LoginFunction", "REDIS_URL"),
+        ("LoginFunction", "DEVICE_COOKIE_KEY"),
+        ("LoginFunction", "LOG_HASH_KEY"),
+        ("StripeWebhookFunction", "LOG_HASH_KEY"),
+        ("ReminderCronFunction", "LOG_HASH_KEY"),
+        ("EmailRetryFunction", "LOG_HASH_KEY"),
         ("StripeWebhookFunction", "STRIPE_WEBHOOK_SECRETS"),
         ("StripeWebhookFunction", "STRIPE_API_KEY"),
     ] {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use shared::config::{ConfigError, Env, take};
+use shared::config::{ConfigError, Env, Secret, take};
 use shared::retry::Backoff;
 
 use crate::tuning;
@@ -88,6 +88,8 @@ pub struct Config {
     pub queue_url: String,
     /// Worker behaviour.
     pub settings: Settings,
+    /// Key of `shared::telemetry::log_hash` (secret), installed at cold start.
+    pub log_hash_key: Secret<String>,
 }
 
 impl Config {
@@ -99,6 +101,7 @@ impl Config {
         let queue_url = env.required("EMAIL_QUEUE_URL");
         let sender = env.required("SENDER_EMAIL");
         let admin_email = env.required("ADMIN_EMAIL");
+        let log_hash_key = env.log_hash_key();
         let time_zone = env.parsed::<Tz>("BUSINESS_TIME_ZONE", "an IANA time zone name");
         let budget = env.parsed_or(
             "EMAIL_RETRY_BUDGET",
@@ -159,6 +162,7 @@ impl Config {
             claims_table: take(claims_table, "CLAIMS_TABLE")?,
             queue_url: take(queue_url, "EMAIL_QUEUE_URL")?,
             settings,
+            log_hash_key: take(log_hash_key, "LOG_HASH_KEY")?,
         })
     }
 }
@@ -186,6 +190,7 @@ mod tests {
             "BUSINESS_TIME_ZONE",
             "EMAIL_RETRY_BUDGET",
             "EMAIL_PAUSED_DELAY_SECONDS",
+            "LOG_HASH_KEY",
         ] {
             assert!(text.contains(name), "{name} not in {text}");
         }
@@ -201,6 +206,7 @@ mod tests {
             ("SENDER_EMAIL", "noreply@example.com"),
             ("ADMIN_EMAIL", "admin@example.com"),
             ("BUSINESS_TIME_ZONE", "America/New_York"),
+            ("LOG_HASH_KEY", "0123456789abcdef0123456789abcdef"),
         ]))
         .unwrap();
         assert_eq!(c.settings.retry_budget, tuning::RETRY_BUDGET);

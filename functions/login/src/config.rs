@@ -27,6 +27,10 @@ pub struct Config {
     pub email_queue_url: String,
     /// Redis URL (may carry a password).
     pub redis_url: Secret<String>,
+    /// Key signing device cookies (`DEVICE_COOKIE_KEY`, secret).
+    pub device_cookie_key: Secret<String>,
+    /// Key of `shared::telemetry::log_hash` (`LOG_HASH_KEY`, secret), installed at cold start.
+    pub log_hash_key: Secret<String>,
     /// Runtime settings.
     pub settings: Settings,
 }
@@ -42,6 +46,8 @@ pub struct Settings {
     pub redis_timeout: Duration,
     /// `Retry-After` when a dependency is down.
     pub unavailable_retry_after: Duration,
+    /// Lifetime of a device cookie.
+    pub device_cookie_ttl: Duration,
 }
 
 impl Settings {
@@ -61,6 +67,7 @@ impl Settings {
             session_ttl: Duration::from_secs(DEFAULT_SESSION_TTL_SECS),
             redis_timeout: Duration::from_millis(DEFAULT_REDIS_TIMEOUT_MS),
             unavailable_retry_after: Duration::from_secs(5),
+            device_cookie_ttl: crate::device::DEFAULT_TTL,
         }
     }
 }
@@ -93,6 +100,8 @@ impl Config {
         let claims_table = env.required("CLAIMS_TABLE");
         let email_queue_url = env.required("EMAIL_QUEUE_URL");
         let redis_url = env.secret("REDIS_URL");
+        let device_cookie_key = env.key("DEVICE_COOKIE_KEY");
+        let log_hash_key = env.log_hash_key();
         let int = "a positive integer";
         let ip_limit = env.parsed_or("LOGIN_IP_LIMIT", DEFAULT_LIMIT, int);
         let ip_limit = positive(&mut env, "LOGIN_IP_LIMIT", ip_limit);
@@ -117,6 +126,8 @@ impl Config {
             claims_table: take(claims_table, "CLAIMS_TABLE")?,
             email_queue_url: take(email_queue_url, "EMAIL_QUEUE_URL")?,
             redis_url: take(redis_url, "REDIS_URL")?,
+            device_cookie_key: take(device_cookie_key, "DEVICE_COOKIE_KEY")?,
+            log_hash_key: take(log_hash_key, "LOG_HASH_KEY")?,
             settings,
         })
     }
@@ -133,15 +144,21 @@ mod tests {
             ("CLAIMS_TABLE", "c"),
             ("EMAIL_QUEUE_URL", "q"),
             ("REDIS_URL", "redis://:hunter2@h:6379"),
+            ("DEVICE_COOKIE_KEY", "device-key-0123456789abcdef-0123456"),
+            ("LOG_HASH_KEY", "log-hash-key-0123456789abcdef-01234"),
         ]))
         .unwrap();
         assert_eq!(ok.settings, Settings::default());
-        assert!(!format!("{ok:?}").contains("hunter2"));
+        let debug = format!("{ok:?}");
+        for secret in ["hunter2", "device-key", "log-hash-key"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
 
         let err = Config::from_env(Env::from_pairs([
             ("USERS_TABLE", "u"),
             ("LOGIN_IP_LIMIT", "0"),
             ("LOGIN_WINDOW_SECONDS", "soon"),
+            ("DEVICE_COOKIE_KEY", "too-short"),
         ]))
         .unwrap_err()
         .to_string();
@@ -151,8 +168,11 @@ mod tests {
             "REDIS_URL",
             "LOGIN_IP_LIMIT",
             "LOGIN_WINDOW_SECONDS",
+            "DEVICE_COOKIE_KEY",
+            "LOG_HASH_KEY",
         ] {
             assert!(err.contains(name), "{name} missing from: {err}");
         }
+        assert!(!err.contains("too-short"), "{err}");
     }
 }

@@ -1,21 +1,8 @@
-use std::sync::Arc;
+//! The Lambda binary: configuration, the composition root, the runtime loop.
 
 use lambda_http::{Error, Request, run, service_fn};
-use login::password::Argon2Passwords;
-use login::ratelimit::{DynamoRateLimiter, FallbackRateLimiter, warm_up};
-use login::users::DynamoUserStore;
-use login::{Config, Login};
-use shared::breaker::CircuitBreaker;
-use shared::claims::DynamoClaimStore;
+use login::{App, Config};
 use shared::config::Env;
-use shared::metrics::Metrics;
-use shared::queue::SqsQueue;
-use shared::ratelimit::RedisRateLimiter;
-use shared::timeout::Budget;
-
-/// Consecutive Redis failures before the breaker opens, and how long it stays open.
-const BREAKER_THRESHOLD: u32 = 3;
-const BREAKER_COOL_DOWN: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -24,43 +11,10 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "cold start failed");
     })?;
     let aws = shared::aws::load_config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
-    let clock = shared::clock::system();
-    let metrics = Metrics::stdout("login");
-    let budget = Budget::REDIS.with_limit(config.settings.redis_timeout);
-    let redis = RedisRateLimiter::new(config.redis_url.expose())?.with_budget(budget);
-    warm_up(&redis).await;
-    let limiter = FallbackRateLimiter::new(
-        Arc::new(redis),
-        Arc::new(DynamoRateLimiter::new(
-            dynamo.clone(),
-            &config.users_table,
-            clock.clone(),
-        )),
-        CircuitBreaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN, clock.clone()),
-        budget,
-        metrics.clone(),
-    );
-    let login = Login {
-        users: Arc::new(DynamoUserStore::new(dynamo.clone(), &config.users_table)),
-        limiter: Arc::new(limiter),
-        passwords: Arc::new(Argon2Passwords::new()?),
-        claims: Arc::new(DynamoClaimStore::new(
-            dynamo,
-            &config.claims_table,
-            clock.clone(),
-        )),
-        queue: Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&aws),
-            &config.email_queue_url,
-        )),
-        clock,
-        metrics,
-        settings: config.settings,
-    };
-    let login = &login;
+    let app = App::from_aws(config, &aws)?;
+    let app = &app;
     run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(login.handle(request).await)
+        Ok::<_, Error>(app.handle(request).await)
     }))
     .await
 }

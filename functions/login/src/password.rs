@@ -1,9 +1,11 @@
-//! Password verification with Argon2id (OWASP parameters), behind a small port so tests can
-//! count how many attempts reach the expensive step.
+//! Password verification behind a small port (so tests can count how many attempts reach the
+//! expensive step): Argon2id with OWASP parameters for our own hashes, bcrypt for users moved
+//! from the replaced system (`$2a$`/`$2b$`/`$2y$`, as Supabase Auth stores them). A match on a
+//! hash that is not Argon2id at the configured cost asks for a rehash.
 
 use std::fmt;
-use std::sync::Arc;
 
+use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 
@@ -14,41 +16,57 @@ pub const T_COST: u32 = 2;
 /// Lanes.
 pub const P_COST: u32 = 1;
 
+/// The hash verified for unknown emails and limited accounts: an Argon2id hash of the
+/// configured cost of a random password nobody knows, embedded so a cold start computes no
+/// hash (a unit test checks its parameters match the constants above).
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$YGdu/NZwHNyDXdEp5C+pJw$F3h0qMoikJsgOTeUP5zzvqypc0gdeqqRUJpi/HVxZgQ";
+
 /// Why a hash could not be produced.
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
 
-/// Checks a password against a stored PHC hash.
-pub trait PasswordVerifier: Send + Sync + fmt::Debug {
-    /// `true` when `password` matches `stored`. With `None` (unknown email) a dummy hash of
-    /// the same cost is verified, so the answer takes as long, and `false` is returned.
-    fn verify(&self, password: &str, stored: Option<&str>) -> bool;
+/// The outcome of checking a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The password does not match (or there was no stored hash).
+    No,
+    /// It matches, and the stored hash is current.
+    Yes,
+    /// It matches, but the stored hash is bcrypt or weaker Argon2: store a new hash.
+    YesRehash,
 }
 
-/// Argon2id with OWASP parameters and a precomputed dummy hash.
-#[derive(Debug, Clone)]
-pub struct Argon2Passwords {
-    dummy: Arc<str>,
+impl Verified {
+    /// Whether the password matched.
+    pub fn matched(self) -> bool {
+        self != Self::No
+    }
 }
+
+/// Checks passwords against stored hashes and produces new ones.
+pub trait PasswordVerifier: Send + Sync + fmt::Debug {
+    /// Checks `password` against `stored`. With `None` (unknown email) the dummy hash is
+    /// verified, so the answer takes as long, and [`Verified::No`] is returned.
+    fn verify(&self, password: &str, stored: Option<&str>) -> Verified;
+
+    /// Spends the time of one verification without looking at any stored hash (a limited
+    /// account answers as slowly as a wrong password).
+    fn waste(&self, password: &str);
+
+    /// A fresh Argon2id hash of `password` at the configured cost.
+    fn hash(&self, password: &str) -> Result<String, HashError>;
+}
+
+/// Argon2id (OWASP parameters) and bcrypt, with the embedded dummy hash.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Argon2Passwords;
 
 fn argon2() -> Argon2<'static> {
     // The constants are valid parameters; fall back to the crate defaults (the same OWASP
     // values) rather than panic.
     let params = Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap_or_default();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-impl Argon2Passwords {
-    /// Builds the verifier, hashing a random dummy password once (at cold start).
-    pub fn new() -> Result<Self, HashError> {
-        let mut random = [0u8; 24];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);
-        let dummy = hash_password(&hex::encode(random))?;
-        Ok(Self {
-            dummy: dummy.into(),
-        })
-    }
 }
 
 /// Hashes a password to a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
@@ -59,15 +77,62 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
         .map_err(|e| HashError(e.to_string()))
 }
 
+/// Whether `stored` is a bcrypt hash (`$2a$`, `$2b$`, `$2y$`).
+pub fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
+}
+
+/// Whether an Argon2 PHC hash is Argon2id v1.3 with at least the configured cost.
+fn is_current(hash: &PasswordHash) -> bool {
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    hash.algorithm == Algorithm::Argon2id.ident()
+        && hash.version == Some(Version::V0x13.into())
+        && params.m_cost() >= M_COST_KIB
+        && params.t_cost() >= T_COST
+        && params.p_cost() >= P_COST
+}
+
+fn verify_argon2(password: &str, stored: &str) -> Verified {
+    let Ok(hash) = PasswordHash::new(stored) else {
+        return Verified::No;
+    };
+    if argon2()
+        .verify_password(password.as_bytes(), &hash)
+        .is_err()
+    {
+        Verified::No
+    } else if is_current(&hash) {
+        Verified::Yes
+    } else {
+        Verified::YesRehash
+    }
+}
+
 impl PasswordVerifier for Argon2Passwords {
-    fn verify(&self, password: &str, stored: Option<&str>) -> bool {
+    fn verify(&self, password: &str, stored: Option<&str>) -> Verified {
         match stored {
-            Some(phc) => argon2().verify_password(password.as_bytes(), phc).is_ok(),
+            Some(hash) if is_bcrypt(hash) => match bcrypt::verify(password, hash) {
+                Ok(true) => Verified::YesRehash,
+                _ => Verified::No,
+            },
+            Some(hash) => verify_argon2(password, hash),
             None => {
-                let _ = argon2().verify_password(password.as_bytes(), &*self.dummy);
-                false
+                self.waste(password);
+                Verified::No
             }
         }
+    }
+
+    fn waste(&self, password: &str) {
+        let _ = verify_argon2(password, DUMMY_HASH);
+    }
+
+    fn hash(&self, password: &str) -> Result<String, HashError> {
+        hash_password(password)
     }
 }
 
@@ -82,10 +147,58 @@ mod tests {
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
         );
-        let p = Argon2Passwords::new().unwrap();
-        assert!(p.verify("correct horse", Some(&hash)));
-        assert!(!p.verify("wrong horse", Some(&hash)));
-        assert!(!p.verify("correct horse", None));
-        assert!(!p.verify("x", Some("not a phc string")));
+        let p = Argon2Passwords;
+        assert_eq!(p.verify("correct horse", Some(&hash)), Verified::Yes);
+        assert_eq!(p.verify("wrong horse", Some(&hash)), Verified::No);
+        assert_eq!(p.verify("correct horse", None), Verified::No);
+        assert_eq!(p.verify("x", Some("not a phc string")), Verified::No);
+    }
+
+    #[test]
+    fn the_dummy_hash_has_the_configured_cost() {
+        let hash = PasswordHash::new(DUMMY_HASH).unwrap();
+        assert!(is_current(&hash), "{DUMMY_HASH}");
+        let params = Params::try_from(&hash).unwrap();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (M_COST_KIB, T_COST, P_COST)
+        );
+        assert_eq!(hash.hash.map(|h| h.len()), Some(32));
+    }
+
+    #[test]
+    fn bcrypt_hashes_of_every_prefix_verify_and_ask_for_a_rehash() {
+        let p = Argon2Passwords;
+        let parts = bcrypt::hash_with_salt("hunter2!", 4, [7u8; 16]).unwrap();
+        for version in [
+            bcrypt::Version::TwoA,
+            bcrypt::Version::TwoB,
+            bcrypt::Version::TwoY,
+        ] {
+            let stored = parts.format_for_version(version);
+            assert!(is_bcrypt(&stored), "{stored}");
+            assert_eq!(p.verify("hunter2!", Some(&stored)), Verified::YesRehash);
+            assert_eq!(p.verify("hunter3!", Some(&stored)), Verified::No);
+        }
+    }
+
+    #[test]
+    fn weaker_argon2_parameters_ask_for_a_rehash() {
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default())
+            .hash_password(b"pw")
+            .unwrap()
+            .to_string();
+        let p = Argon2Passwords;
+        assert_eq!(p.verify("pw", Some(&weak)), Verified::YesRehash);
+        assert_eq!(p.verify("pw", Some(&argon2i)), Verified::YesRehash);
+        assert_eq!(p.verify("px", Some(&weak)), Verified::No);
     }
 }

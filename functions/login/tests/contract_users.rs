@@ -39,6 +39,32 @@ async fn suite(store: Arc<dyn UserStore>) {
         "first one kept"
     );
 
+    // The password hash is replaced only while it is still the one read.
+    let old = u.password_hash.clone();
+    assert!(
+        store
+            .replace_password_hash(&email, &old, "$argon2id$new")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_password_hash(&email, &old, "$argon2id$stale")
+            .await
+            .unwrap(),
+        "a second writer with the old hash loses"
+    );
+    assert!(
+        !store
+            .replace_password_hash(&common::email("nobody"), &old, "$argon2id$x")
+            .await
+            .unwrap(),
+        "no user, no write"
+    );
+    let stored = store.find_user(&email).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "$argon2id$new");
+    assert_eq!(stored.id, u.id);
+
     let t = now();
     let session = Session {
         token_sha256: login::session::SessionToken::generate().sha256_hex(),

@@ -248,8 +248,9 @@ async fn stack_with_faulty_redis(plan: FaultPlan) -> (Stack, Arc<Faulty<RedisRat
 }
 
 async fn limits_hold_on_the_fallback(fault: Fault) {
-    // Redis answers the first 2 checks, then fails on every call.
-    let plan = FaultPlan::on_calls(3..=1000, fault);
+    // Redis answers the first 2 attempts (an IP check and an account check each), then
+    // fails on every call.
+    let plan = FaultPlan::on_calls(5..=1000, fault);
     let (s, redis) = stack_with_faulty_redis(plan).await;
     let address = ip();
     let mut statuses = Vec::new();
@@ -268,12 +269,12 @@ async fn limits_hold_on_the_fallback(fault: Fault) {
         7,
         "never unthrottled while Redis is down"
     );
-    assert!(s.sink.total(Metric::RateLimiterDegraded) >= 10.0);
+    assert!(s.sink.total(Metric::RateLimiterDegraded) >= 15.0);
     assert_eq!(s.sink.total(Metric::RateLimiterUnavailable), 0.0);
     // The breaker opened after 3 failures: Redis is no longer called on every attempt.
     assert_eq!(
         redis.plan().calls(),
-        2 + 3,
+        4 + 3,
         "breaker stops calling a failing Redis"
     );
 }
@@ -376,6 +377,18 @@ impl UserStore for DownUsers {
         &self,
         _: &login::users::User,
     ) -> Result<(), shared::store_error::StoreError> {
+        Err(shared::store_error::StoreError::backend(
+            "dynamodb",
+            ErrorClass::DependencyDown,
+            "down",
+        ))
+    }
+    async fn replace_password_hash(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<bool, shared::store_error::StoreError> {
         Err(shared::store_error::StoreError::backend(
             "dynamodb",
             ErrorClass::DependencyDown,
@@ -647,7 +660,12 @@ async fn unknown_email_wrong_password_and_limited_account_are_byte_identical() {
     assert_eq!(
         s.passwords.calls(),
         calls_before + 2,
-        "the limited account did no hash work"
+        "the limited account's stored hash is never checked"
+    );
+    assert_eq!(
+        s.passwords.wasted(),
+        1,
+        "the limited account spent one dummy hash, as slow as a wrong password"
     );
     let render = |r: &lambda_http::Response<lambda_http::Body>| {
         let mut headers: Vec<_> = r

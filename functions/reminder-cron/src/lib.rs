@@ -21,7 +21,7 @@ use chrono_tz::Tz;
 use shared::appointments::{AppointmentStore, DynamoAppointments};
 use shared::claims::{ClaimStore, DynamoClaimStore};
 use shared::clock::SharedClock;
-use shared::config::{ConfigError, Env, take};
+use shared::config::{ConfigError, Env, Secret, take};
 use shared::deadline::Deadline;
 use shared::mailer::{Mailer, SesMailer};
 use shared::metrics::Metrics;
@@ -86,6 +86,8 @@ pub struct Config {
     pub email_queue_url: String,
     /// Run settings.
     pub settings: Settings,
+    /// Key of `shared::telemetry::log_hash` (secret), installed at cold start.
+    pub log_hash_key: Secret<String>,
 }
 
 impl Config {
@@ -96,6 +98,7 @@ impl Config {
         let email_queue_url = env.required("EMAIL_QUEUE_URL");
         let sender = env.required("SENDER_EMAIL");
         let admin = env.required("ADMIN_EMAIL");
+        let log_hash_key = env.log_hash_key();
         let zone: Option<Tz> = env.parsed(
             "BUSINESS_TIME_ZONE",
             "an IANA time zone such as America/New_York",
@@ -134,6 +137,7 @@ impl Config {
             claims_table: take(claims_table, "CLAIMS_TABLE")?,
             email_queue_url: take(email_queue_url, "EMAIL_QUEUE_URL")?,
             settings,
+            log_hash_key: take(log_hash_key, "LOG_HASH_KEY")?,
         })
     }
 }
@@ -269,6 +273,7 @@ mod tests {
             "ADMIN_EMAIL",
             "BUSINESS_TIME_ZONE",
             "REMINDER_CONCURRENCY",
+            "LOG_HASH_KEY",
         ] {
             assert!(text.contains(name), "{name} missing from {text}");
         }

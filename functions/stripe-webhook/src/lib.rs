@@ -79,6 +79,8 @@ pub struct Config {
     pub tolerance: Duration,
     /// Total time budget of one delivery.
     pub budget: Duration,
+    /// Key of `shared::telemetry::log_hash` (secret), installed at cold start.
+    pub log_hash_key: Secret<String>,
 }
 
 impl Config {
@@ -92,6 +94,7 @@ impl Config {
         let stripe_api_base = env.optional("STRIPE_API_BASE");
         let stripe_mode = env.parsed("STRIPE_MODE", "live or test");
         let admin_email = env.required("ADMIN_EMAIL");
+        let log_hash_key = env.log_hash_key();
         let tolerance = env.parsed_or("STRIPE_SIGNATURE_TOLERANCE_SECS", 300u64, "whole seconds");
         let budget = env.parsed_or("WEBHOOK_BUDGET_MS", 5000u64, "whole milliseconds");
         env.finish()?;
@@ -106,6 +109,7 @@ impl Config {
             admin_email: take(admin_email, "ADMIN_EMAIL")?,
             tolerance: Duration::from_secs(take(tolerance, "STRIPE_SIGNATURE_TOLERANCE_SECS")?),
             budget: Duration::from_millis(take(budget, "WEBHOOK_BUDGET_MS")?),
+            log_hash_key: take(log_hash_key, "LOG_HASH_KEY")?,
         })
     }
 
@@ -141,10 +145,11 @@ mod tests {
             "STRIPE_MODE",
             "ADMIN_EMAIL",
             "WEBHOOK_BUDGET_MS",
+            "LOG_HASH_KEY",
         ] {
             assert!(text.contains(name), "{text}");
         }
-        assert_eq!(err.problems.len(), 8);
+        assert_eq!(err.problems.len(), 9);
         let ok = Config::from_env(Env::from_pairs([
             ("CLAIMS_TABLE", "c"),
             ("BILLING_TABLE", "b"),
@@ -153,6 +158,7 @@ mod tests {
             ("STRIPE_API_KEY", "sk_test_x"),
             ("STRIPE_MODE", "live"),
             ("ADMIN_EMAIL", "ops@example.com"),
+            ("LOG_HASH_KEY", "0123456789abcdef0123456789abcdef"),
         ]))
         .unwrap();
         assert_eq!(ok.webhook_secrets.len(), 2);

@@ -8,5 +8,5 @@ mod policy;
 pub use self::dynamo::DynamoRateLimiter;
 pub use self::fallback::{FallbackRateLimiter, warm_up};
 pub use self::policy::{
-    LoginLimits, LoginVerdict, rate_limit_headers, retry_after as policy_retry_after,
+    LoginLimits, Principal, rate_limit_headers, retry_after as policy_retry_after,
 };

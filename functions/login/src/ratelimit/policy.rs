@@ -1,6 +1,6 @@
-//! The sign-in rate-limit policy: per client IP and per account, both counted up front in one
-//! round trip (so a concurrent burst cannot slip past a "peek then count" gap), and the IETF
-//! draft `RateLimit-Policy` / `RateLimit` headers.
+//! The sign-in rate-limit policy: per client IP first, then per account (or, for a trusted
+//! device, per device), each counted up front (so a concurrent burst cannot slip past a "peek
+//! then count" gap); and the IETF draft `RateLimit-Policy` / `RateLimit` headers.
 
 use std::time::Duration;
 
@@ -10,34 +10,43 @@ use shared::error::ceil_secs;
 use shared::ratelimit::{CheckMode, Decision, RateCheck, RateRule};
 
 use crate::client_ip::ClientIp;
+use crate::device::Device;
 
 /// The two limits applied to every sign-in attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {
     /// Attempts per client IP (IPv6: per /64) per window.
     pub per_ip: RateRule,
-    /// Attempts per account since its last successful sign-in, per window.
+    /// Attempts per account (or per trusted device) since its last successful sign-in, per
+    /// window.
     pub per_account: RateRule,
 }
 
-/// What the counters decided for one attempt.
+/// Whose counter an attempt that passed the IP limit is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginVerdict {
-    /// Go on to the password check.
-    Proceed {
-        /// The IP counter (for the response headers).
-        ip: Decision,
-    },
-    /// The IP is over its limit: `429`.
-    IpLimited {
-        /// The IP counter.
-        ip: Decision,
-    },
-    /// The account is over its limit: answered exactly like a wrong password.
-    AccountLimited {
-        /// The IP counter.
-        ip: Decision,
-    },
+pub enum Principal<'a> {
+    /// The account named by the email (no valid device cookie).
+    Account(&'a str),
+    /// A device holding a valid cookie for that account.
+    Device(&'a Device),
+}
+
+impl Principal<'_> {
+    /// Its counter key.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Account(email) => LoginLimits::account_key(email),
+            Self::Device(device) => LoginLimits::device_key(device),
+        }
+    }
+
+    /// `account` or `device` (logs and metric dimension).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Account(_) => "account",
+            Self::Device(_) => "device",
+        }
+    }
 }
 
 impl LoginLimits {
@@ -54,35 +63,28 @@ impl LoginLimits {
         )
     }
 
-    /// The checks for one attempt: both counters counted, IP first.
-    pub fn checks(&self, ip: &ClientIp, email: &str) -> [RateCheck; 2] {
-        [
-            RateCheck {
-                key: Self::ip_key(ip),
-                rule: self.per_ip,
-                mode: CheckMode::Count,
-            },
-            RateCheck {
-                key: Self::account_key(email),
-                rule: self.per_account,
-                mode: CheckMode::Count,
-            },
-        ]
+    /// Redis key of a trusted device's counter (the cookie's random nonce).
+    pub fn device_key(device: &Device) -> String {
+        format!("rl:{{dev:{}}}", device.id)
     }
 
-    /// The verdict from the decisions of [`Self::checks`] (IP first); `None` if malformed.
-    pub fn verdict(decisions: &[Decision]) -> Option<LoginVerdict> {
-        let [ip, account] = decisions else {
-            return None;
-        };
-        let ip = *ip;
-        Some(if !ip.allowed {
-            LoginVerdict::IpLimited { ip }
-        } else if !account.allowed {
-            LoginVerdict::AccountLimited { ip }
-        } else {
-            LoginVerdict::Proceed { ip }
-        })
+    /// The first check of every attempt: its client IP.
+    pub fn ip_check(&self, ip: &ClientIp) -> RateCheck {
+        RateCheck {
+            key: Self::ip_key(ip),
+            rule: self.per_ip,
+            mode: CheckMode::Count,
+        }
+    }
+
+    /// The second check, made only when the IP allowed the attempt (so attempts refused by
+    /// the IP limit never count against an account).
+    pub fn principal_check(&self, principal: &Principal<'_>) -> RateCheck {
+        RateCheck {
+            key: principal.key(),
+            rule: self.per_account,
+            mode: CheckMode::Count,
+        }
     }
 }
 
@@ -132,17 +134,9 @@ mod tests {
         let k = LoginLimits::account_key("jane@example.com");
         assert!(k.starts_with("rl:{acct:") && k.ends_with('}'), "{k}");
         assert!(!k.contains("jane"));
-    }
-
-    #[test]
-    fn ip_denial_wins_over_account_denial() {
-        let v = LoginLimits::verdict(&[decision(false, 6), decision(false, 6)]).unwrap();
-        assert!(matches!(v, LoginVerdict::IpLimited { .. }));
-        let v = LoginLimits::verdict(&[decision(true, 1), decision(false, 6)]).unwrap();
-        assert!(matches!(v, LoginVerdict::AccountLimited { .. }));
-        let v = LoginLimits::verdict(&[decision(true, 1), decision(true, 1)]).unwrap();
-        assert!(matches!(v, LoginVerdict::Proceed { .. }));
-        assert!(LoginLimits::verdict(&[decision(true, 1)]).is_none());
+        let device = Device { id: "AbC".into() };
+        assert_eq!(Principal::Device(&device).key(), "rl:{dev:AbC}");
+        assert_eq!(Principal::Account("jane@example.com").key(), k);
     }
 
     #[test]

@@ -105,6 +105,31 @@ impl UserStore for DynamoUserStore {
         self.put_new(item, "user").await
     }
 
+    async fn replace_password_hash(
+        &self,
+        email: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(email)))
+            .update_expression("SET #h = :new")
+            .condition_expression("attribute_exists(pk) AND #h = :old")
+            .expression_attribute_names("#h", "password_hash")
+            .expression_attribute_values(":new", s(new_hash))
+            .expression_attribute_values(":old", s(old_hash));
+        match within(self.budget, update.send()).await? {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(store_error(DEP, e)),
+        }
+    }
+
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         let item = Item::from([
             ("pk".to_owned(), s(session_pk(&session.token_sha256))),

@@ -46,6 +46,22 @@ impl UserStore for MemoryUserStore {
         Ok(())
     }
 
+    async fn replace_password_hash(
+        &self,
+        email: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let mut users = lock(&self.users);
+        match users.get_mut(email) {
+            Some(user) if user.password_hash == old_hash => {
+                new_hash.clone_into(&mut user.password_hash);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         let mut sessions = lock(&self.sessions);
         if sessions.contains_key(&session.token_sha256) {

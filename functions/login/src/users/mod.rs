@@ -22,7 +22,8 @@ pub struct User {
     pub email: String,
     /// Display name.
     pub name: String,
-    /// Argon2id PHC string.
+    /// Argon2id PHC string (or bcrypt for users imported from the replaced system, until
+    /// their first sign-in).
     pub password_hash: String,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
@@ -59,6 +60,16 @@ pub trait UserStore: Send + Sync + fmt::Debug {
 
     /// Registers a user; `Conflict` if the email is taken.
     async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+
+    /// Replaces the user's password hash with `new_hash` only if it is still `old_hash`
+    /// (a conditional write: of concurrent rehashes exactly one wins). `Ok(false)` when the
+    /// hash had already changed or the user is gone.
+    async fn replace_password_hash(
+        &self,
+        email: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Stores a new session; `Conflict` if the hash already exists.
     async fn create_session(&self, session: &Session) -> Result<(), StoreError>;

@@ -16,16 +16,18 @@ use std::time::Duration;
 
 use chrono::Utc;
 use lambda_http::{Body, Request, Response};
-use login::password::{Argon2Passwords, PasswordVerifier, hash_password};
-use login::ratelimit::{DynamoRateLimiter, FallbackRateLimiter};
-use login::users::{DynamoUserStore, MemoryUserStore, User, UserStore};
-use login::{Login, Settings};
-use shared::breaker::CircuitBreaker;
-use shared::claims::{ClaimStore, DynamoClaimStore, MemoryClaimStore};
+use login::app::Ports;
+use login::device::DeviceCookies;
+use login::password::{Argon2Passwords, HashError, PasswordVerifier, Verified, hash_password};
+use login::ratelimit::FallbackRateLimiter;
+use login::users::{MemoryUserStore, User, UserStore};
+use login::{App, Config, Settings};
+use shared::claims::{ClaimStore, MemoryClaimStore};
 use shared::clock::SharedClock;
+use shared::config::Secret;
 use shared::metrics::{MemorySink, Metrics};
-use shared::queue::{EmailQueue, MemoryQueue, SqsQueue};
-use shared::ratelimit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
+use shared::queue::{EmailQueue, MemoryQueue};
+use shared::ratelimit::{MemoryRateLimiter, RateLimiter};
 use shared::testing::unique_name;
 use shared::timeout::Budget;
 
@@ -40,11 +42,13 @@ pub async fn queue_url(config: &aws_config::SdkConfig) -> String {
         .url
 }
 
-/// Counts verifications reaching the wrapped verifier.
+/// Counts verifications (and dummy hashes of limited attempts) reaching the wrapped
+/// verifier.
 #[derive(Debug)]
 pub struct Counting<P> {
     pub inner: P,
     pub calls: AtomicUsize,
+    pub wasted: AtomicUsize,
 }
 
 impl<P> Counting<P> {
@@ -52,17 +56,30 @@ impl<P> Counting<P> {
         Self {
             inner,
             calls: AtomicUsize::new(0),
+            wasted: AtomicUsize::new(0),
         }
     }
+    /// Verifications against a stored hash or, for an unknown email, the dummy one.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+    /// Dummy hashes spent on limited accounts or devices.
+    pub fn wasted(&self) -> usize {
+        self.wasted.load(Ordering::SeqCst)
     }
 }
 
 impl<P: PasswordVerifier> PasswordVerifier for Counting<P> {
-    fn verify(&self, password: &str, stored: Option<&str>) -> bool {
+    fn verify(&self, password: &str, stored: Option<&str>) -> Verified {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.verify(password, stored)
+    }
+    fn waste(&self, password: &str) {
+        self.wasted.fetch_add(1, Ordering::SeqCst);
+        self.inner.waste(password)
+    }
+    fn hash(&self, password: &str) -> Result<String, HashError> {
+        self.inner.hash(password)
     }
 }
 
@@ -152,7 +169,7 @@ pub enum Backend {
 
 /// A login service under test with handles on its parts.
 pub struct Stack {
-    pub login: Login,
+    pub login: App,
     pub users: Arc<dyn UserStore>,
     pub memory_users: Option<Arc<MemoryUserStore>>,
     pub passwords: Arc<Counting<Argon2Passwords>>,
@@ -163,6 +180,7 @@ pub struct Stack {
     pub backend: Backend,
     pub aws: Option<aws_config::SdkConfig>,
     pub users_table: Option<String>,
+    pub device_key: Secret<String>,
 }
 
 /// Builder inputs that tests override.
@@ -174,98 +192,76 @@ pub struct Parts {
     pub settings: Settings,
 }
 
-fn passwords() -> Arc<Counting<Argon2Passwords>> {
-    Arc::new(Counting::new(Argon2Passwords::new().unwrap()))
+fn memory_ports(clock: &SharedClock) -> (Ports, Arc<MemoryUserStore>) {
+    let memory_users = Arc::new(MemoryUserStore::new());
+    let mut ports = Ports::in_memory(
+        Arc::new(MemoryClaimStore::new(clock.clone())),
+        Arc::new(MemoryQueue::new(clock.clone())),
+        clock.clone(),
+    );
+    ports.users = memory_users.clone();
+    (ports, memory_users)
+}
+
+/// The real adapters from the function's own builder, on fresh moto resources and Redis. The
+/// Redis budget is one a loaded test machine keeps (these tests are about the counters; the
+/// timeout and fallback have their own tests with the real budget).
+async fn real_ports(
+    clock: &SharedClock,
+    metrics: &Metrics,
+    device_key: &Secret<String>,
+) -> (Ports, aws_config::SdkConfig, String) {
+    let aws = aws().await;
+    let settings = Settings {
+        redis_timeout: Duration::from_secs(2),
+        ..Settings::default()
+    };
+    let config = Config {
+        users_table: table(&aws, "UsersTable").await,
+        claims_table: table(&aws, "ClaimsTable").await,
+        email_queue_url: queue_url(&aws).await,
+        redis_url: Secret::new(redis_url()),
+        device_cookie_key: Secret::new(device_key.expose().clone()),
+        log_hash_key: DeviceCookies::random_key(),
+        settings,
+    };
+    let ports = Ports::from_aws(&config, &aws, clock.clone(), metrics.clone()).unwrap();
+    (ports, aws, config.users_table)
 }
 
 pub async fn stack(backend: Backend, parts: Parts) -> Stack {
     let clock = shared::clock::system();
     let (metrics, sink) = Metrics::in_memory("login");
-    let passwords = passwords();
-    // The parts that differ per backend; the service is assembled once below.
-    let (users, memory_users, claims, queue, limiter, aws, users_table) = match backend {
+    let passwords = Arc::new(Counting::new(Argon2Passwords));
+    let device_key = DeviceCookies::random_key();
+    let (mut ports, memory_users, aws, users_table) = match backend {
         Backend::Memory => {
-            let memory_users = Arc::new(MemoryUserStore::new());
-            let users: Arc<dyn UserStore> = parts.users.unwrap_or_else(|| memory_users.clone());
-            let queue: Arc<dyn EmailQueue> = parts
-                .queue
-                .unwrap_or_else(|| Arc::new(MemoryQueue::new(clock.clone())));
-            let limiter: Arc<dyn RateLimiter> = parts
-                .limiter
-                .unwrap_or_else(|| Arc::new(MemoryRateLimiter::new(clock.clone())));
-            let claims: Arc<dyn ClaimStore> = Arc::new(MemoryClaimStore::new(clock.clone()));
-            (
-                users,
-                Some(memory_users),
-                claims,
-                queue,
-                limiter,
-                None,
-                None,
-            )
+            let (ports, users) = memory_ports(&clock);
+            (ports, Some(users), None, None)
         }
         Backend::Real => {
-            let config = aws().await;
-            let redis = redis_url();
-            let users_table = table(&config, "UsersTable").await;
-            let claims_table = table(&config, "ClaimsTable").await;
-            let dynamo = aws_sdk_dynamodb::Client::new(&config);
-            let users: Arc<dyn UserStore> = parts
-                .users
-                .unwrap_or_else(|| Arc::new(DynamoUserStore::new(dynamo.clone(), &users_table)));
-            let claims: Arc<dyn ClaimStore> = Arc::new(DynamoClaimStore::new(
-                dynamo.clone(),
-                &claims_table,
-                clock.clone(),
-            ));
-            let queue: Arc<dyn EmailQueue> = match parts.queue {
-                Some(q) => q,
-                None => Arc::new(SqsQueue::new(
-                    aws_sdk_sqs::Client::new(&config),
-                    queue_url(&config).await,
-                )),
-            };
-            let limiter: Arc<dyn RateLimiter> = match parts.limiter {
-                Some(l) => l,
-                None => {
-                    // A warm connection, as `main` makes at cold start; and a budget that a
-                    // loaded test machine keeps (these tests are about the counters; the
-                    // timeout and fallback have their own tests with the real budget).
-                    let budget = Budget::REDIS.with_limit(Duration::from_secs(2));
-                    let redis = RedisRateLimiter::new(&redis).unwrap().with_budget(budget);
-                    login::ratelimit::warm_up(&redis).await;
-                    Arc::new(real_chain_with_budget(
-                        Arc::new(redis),
-                        &config,
-                        &users_table,
-                        clock.clone(),
-                        metrics.clone(),
-                        budget,
-                    ))
-                }
-            };
-            (
-                users,
-                None,
-                claims,
-                queue,
-                limiter,
-                Some(config),
-                Some(users_table),
-            )
+            let (ports, aws, table) = real_ports(&clock, &metrics, &device_key).await;
+            (ports, None, Some(aws), Some(table))
         }
     };
+    ports.passwords = passwords.clone();
+    if let Some(users) = parts.users {
+        ports.users = users;
+    }
+    if let Some(queue) = parts.queue {
+        ports.queue = queue;
+    }
+    if let Some(limiter) = parts.limiter {
+        ports.limiter = limiter;
+    }
+    let (users, claims, queue) = (
+        ports.users.clone(),
+        ports.claims.clone(),
+        ports.queue.clone(),
+    );
+    let login = App::build(ports, &device_key, parts.settings, clock.clone(), metrics).unwrap();
     Stack {
-        login: Login {
-            users: users.clone(),
-            limiter,
-            passwords: passwords.clone(),
-            claims: claims.clone(),
-            queue: queue.clone(),
-            clock: clock.clone(),
-            metrics,
-            settings: parts.settings,
-        },
+        login,
         users,
         memory_users,
         passwords,
@@ -276,10 +272,12 @@ pub async fn stack(backend: Backend, parts: Parts) -> Stack {
         backend,
         aws,
         users_table,
+        device_key,
     }
 }
 
-/// The production chain: `primary` (Redis, 100 ms) → DynamoDB counters in `users_table`.
+/// The production chain (the function's builder): `primary` (Redis, 100 ms) → DynamoDB
+/// counters in `users_table`.
 pub fn real_chain(
     primary: Arc<dyn RateLimiter>,
     config: &aws_config::SdkConfig,
@@ -287,28 +285,13 @@ pub fn real_chain(
     clock: SharedClock,
     metrics: Metrics,
 ) -> FallbackRateLimiter {
-    real_chain_with_budget(primary, config, users_table, clock, metrics, Budget::REDIS)
-}
-
-/// The production chain with another Redis budget.
-pub fn real_chain_with_budget(
-    primary: Arc<dyn RateLimiter>,
-    config: &aws_config::SdkConfig,
-    users_table: &str,
-    clock: SharedClock,
-    metrics: Metrics,
-    budget: Budget,
-) -> FallbackRateLimiter {
-    FallbackRateLimiter::new(
+    login::app::rate_limit_chain(
         primary,
-        Arc::new(DynamoRateLimiter::new(
-            aws_sdk_dynamodb::Client::new(config),
-            users_table,
-            clock.clone(),
-        )),
-        CircuitBreaker::new(3, Duration::from_secs(30), clock),
-        budget,
+        aws_sdk_dynamodb::Client::new(config),
+        users_table,
+        clock,
         metrics,
+        Budget::REDIS,
     )
 }
 
@@ -334,4 +317,110 @@ pub async fn seed_user(stack: &Stack, email: &str, name: &str) -> User {
     };
     stack.users.create_user(&user).await.unwrap();
     user
+}
+
+/// A sign-in request carrying `cookies` (API Gateway v2 puts them in `cookies`).
+pub fn login_request_with_cookies(
+    email: &str,
+    password: &str,
+    ip: &str,
+    cookies: &[&str],
+) -> Request {
+    let body = serde_json::json!({"email": email, "password": password}).to_string();
+    let mut event = event_json(
+        "POST",
+        "/auth/login",
+        Some("application/json"),
+        Some(&body),
+        ip,
+    );
+    event["cookies"] = serde_json::json!(cookies);
+    request(&event)
+}
+
+/// The value of the `device` cookie a response sets (`device=<value>`).
+pub fn device_cookie(r: &Response<Body>) -> String {
+    let line = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("device="))
+        .expect("a device cookie");
+    let value = line.split(';').next().unwrap().to_owned();
+    assert!(value.len() > "device=".len(), "{line}");
+    value
+}
+
+/// Registers a user whose stored hash is `password_hash` as given (e.g. bcrypt).
+pub async fn seed_user_with_hash(stack: &Stack, email: &str, password_hash: &str) -> User {
+    let user = User {
+        id: unique_name("usr"),
+        email: email.to_owned(),
+        name: "Moved".to_owned(),
+        password_hash: password_hash.to_owned(),
+        created_at: Utc::now(),
+    };
+    stack.users.create_user(&user).await.unwrap();
+    user
+}
+
+/// Counts the password-hash replacements that won (the conditional write succeeded).
+#[derive(Debug)]
+pub struct CountingUpgrades {
+    pub inner: Arc<dyn UserStore>,
+    pub won: AtomicUsize,
+    pub tried: AtomicUsize,
+}
+
+impl CountingUpgrades {
+    pub fn new(inner: Arc<dyn UserStore>) -> Self {
+        Self {
+            inner,
+            won: AtomicUsize::new(0),
+            tried: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl UserStore for CountingUpgrades {
+    async fn find_user(
+        &self,
+        email: &str,
+    ) -> Result<Option<User>, shared::store_error::StoreError> {
+        self.inner.find_user(email).await
+    }
+    async fn create_user(&self, user: &User) -> Result<(), shared::store_error::StoreError> {
+        self.inner.create_user(user).await
+    }
+    async fn replace_password_hash(
+        &self,
+        email: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, shared::store_error::StoreError> {
+        self.tried.fetch_add(1, Ordering::SeqCst);
+        let won = self
+            .inner
+            .replace_password_hash(email, old_hash, new_hash)
+            .await?;
+        if won {
+            self.won.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(won)
+    }
+    async fn create_session(
+        &self,
+        session: &login::users::Session,
+    ) -> Result<(), shared::store_error::StoreError> {
+        self.inner.create_session(session).await
+    }
+    async fn find_session(
+        &self,
+        token_sha256: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<login::users::Session>, shared::store_error::StoreError> {
+        self.inner.find_session(token_sha256, now).await
+    }
 }
