@@ -3,9 +3,9 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use email_retry::record::DynamoEmailStore;
 use email_retry::{Config, Worker};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::config::Env;
+use lambda_runtime::{Error, LambdaEvent};
 use shared::deadline::Deadline;
+use shared::lambda::{Failure, init, run};
 use shared::mailer::SesMailer;
 use shared::metrics::Metrics;
 use shared::queue::SqsQueue;
@@ -13,10 +13,8 @@ use shared::queue::SqsQueue;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
-    let config = Config::from_env(Env::from_process()).inspect_err(|e| {
-        tracing::error!(error = %e, "cold start failed");
-    })?;
     let aws = shared::aws::load_config().await;
+    let config = init(Config::from_env(shared::secrets::process_env(&aws).await)).await?;
     let clock = shared::clock::system();
     let worker = Worker::new(
         Arc::new(DynamoEmailStore::new(
@@ -35,9 +33,9 @@ async fn main() -> Result<(), Error> {
         None,
     );
     let (worker, margin, clock) = (&worker, config.deadline_margin, &clock);
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+    run(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = Deadline::from_epoch_millis(event.context.deadline, margin, clock.clone());
-        Ok::<SqsBatchResponse, Error>(worker.handle(event.payload, &deadline).await)
-    }))
+        Ok::<SqsBatchResponse, Failure>(worker.handle(event.payload, &deadline).await)
+    })
     .await
 }

@@ -1,13 +1,13 @@
 use std::sync::Arc;
 
-use lambda_http::{Error, Request, run, service_fn};
+use lambda_http::Error;
 use login::password::Argon2Passwords;
 use login::ratelimit::{DynamoRateLimiter, FallbackRateLimiter, warm_up};
 use login::users::DynamoUserStore;
 use login::{Config, Login};
 use shared::breaker::CircuitBreaker;
 use shared::claims::DynamoClaimStore;
-use shared::config::Env;
+use shared::lambda::{init, run_http};
 use shared::metrics::Metrics;
 use shared::queue::SqsQueue;
 use shared::ratelimit::RedisRateLimiter;
@@ -20,10 +20,8 @@ const BREAKER_COOL_DOWN: std::time::Duration = std::time::Duration::from_secs(30
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
-    let config = Config::from_env(Env::from_process()).inspect_err(|e| {
-        tracing::error!(error = %e, "cold start failed");
-    })?;
     let aws = shared::aws::load_config().await;
+    let config = init(Config::from_env(shared::secrets::process_env(&aws).await)).await?;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let clock = shared::clock::system();
     let metrics = Metrics::stdout("login");
@@ -59,8 +57,5 @@ async fn main() -> Result<(), Error> {
         settings: config.settings,
     };
     let login = &login;
-    run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(login.handle(request).await)
-    }))
-    .await
+    run_http(move |request| login.handle(request)).await
 }

@@ -1,11 +1,11 @@
 use std::sync::Arc;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::{Error, LambdaEvent};
 use reminder_cron::appointments::DynamoAppointments;
 use reminder_cron::{Config, Deps};
 use shared::claims::DynamoClaimStore;
-use shared::config::Env;
 use shared::deadline::Deadline;
+use shared::lambda::{Failure, init, run};
 use shared::mailer::SesMailer;
 use shared::metrics::Metrics;
 use shared::queue::SqsQueue;
@@ -13,10 +13,8 @@ use shared::queue::SqsQueue;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
-    let config = Config::from_env(Env::from_process()).inspect_err(|e| {
-        tracing::error!(error = %e, "cold start failed");
-    })?;
     let aws = shared::aws::load_config().await;
+    let config = init(Config::from_env(shared::secrets::process_env(&aws).await)).await?;
     let clock = shared::clock::system();
     let deps = Deps {
         appointments: Arc::new(DynamoAppointments::new(
@@ -38,17 +36,15 @@ async fn main() -> Result<(), Error> {
         metrics: Metrics::stdout("reminder-cron"),
     };
     let (deps, config) = (&deps, &config);
-    run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            let deadline = Deadline::from_epoch_millis(
-                event.context.deadline,
-                config.deadline_margin,
-                deps.clock.clone(),
-            );
-            reminder_cron::handle(deps, &config.settings, &event.payload, &deadline)
-                .await
-                .map_err(Error::from)
-        },
-    ))
+    run(move |event: LambdaEvent<serde_json::Value>| async move {
+        let deadline = Deadline::from_epoch_millis(
+            event.context.deadline,
+            config.deadline_margin,
+            deps.clock.clone(),
+        );
+        reminder_cron::handle(deps, &config.settings, &event.payload, &deadline)
+            .await
+            .map_err(Failure::from)
+    })
     .await
 }

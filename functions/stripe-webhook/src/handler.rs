@@ -120,7 +120,11 @@ pub async fn handle(app: &App, request: Request) -> Response<Body> {
         .headers()
         .get("stripe-signature")
         .map(|v| v.as_bytes());
-    if let Err(reason) = app.verifier.verify(header, body, app.clock.now()) {
+    if let Err(reason) = app
+        .verifier
+        .verify_rotating(header, body, app.clock.now())
+        .await
+    {
         tracing::warn!(%reason, body_len = body.len(), "refused Stripe signature");
         return shared::http::problem(
             &Problem::new(

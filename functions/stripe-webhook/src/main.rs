@@ -1,10 +1,11 @@
 use std::sync::Arc;
 
-use lambda_http::{Error, Request, run, service_fn};
+use lambda_http::Error;
 use shared::claims::DynamoClaimStore;
-use shared::config::Env;
+use shared::lambda::{init, run_http};
 use shared::metrics::Metrics;
 use shared::queue::SqsQueue;
+use shared::secrets::RefreshableSecret;
 use stripe_webhook::billing::DynamoBillingStore;
 use stripe_webhook::directory::StripeDirectory;
 use stripe_webhook::effects::Ports;
@@ -13,14 +14,15 @@ use stripe_webhook::signature::Verifier;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
-    let config = stripe_webhook::Config::from_env(Env::from_process()).inspect_err(|e| {
-        tracing::error!(error = %e, "cold start failed");
-    })?;
     let aws = shared::aws::load_config().await;
+    let env = shared::secrets::process_env(&aws).await;
+    let config = init(stripe_webhook::Config::from_env(env)).await?;
     let clock = shared::clock::system();
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let app = stripe_webhook::App {
-        verifier: Verifier::new(config.webhook_secrets.clone(), config.tolerance),
+        verifier: Verifier::new(config.webhook_secrets.clone(), config.tolerance).rotating(
+            RefreshableSecret::from_process_env(&aws, "STRIPE_WEBHOOK_SECRETS", clock.clone()),
+        ),
         ports: Ports {
             claims: Arc::new(DynamoClaimStore::new(
                 dynamo.clone(),
@@ -39,8 +41,5 @@ async fn main() -> Result<(), Error> {
         settings: config.settings(),
     };
     let app = &app;
-    run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(stripe_webhook::handle(app, request).await)
-    }))
-    .await
+    run_http(move |request| stripe_webhook::handle(app, request)).await
 }
