@@ -49,9 +49,12 @@ cargo build -q -p login -p stripe-webhook -p reminder-cron -p email-retry --bins
 cargo run -q -p scenario-tests --bin samples -- seed </dev/null
 
 PORT="$(free_port)"
+# The deadline cargo lambda hands each invocation: the longest template Timeout (reminder-cron,
+# 120 s) plus slack, so email-retry's 8 s per record and 3 s margin fit.
+DEADLINE_SECONDS=130
 banner "cargo lambda watch on 127.0.0.1:$PORT (log: $WATCH_LOG)"
 # Functions inherit this environment: tables, queue, secret ARNs from the services env file.
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" </dev/null >"$WATCH_LOG" 2>&1 &
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" --timeout "$DEADLINE_SECONDS" </dev/null >"$WATCH_LOG" 2>&1 &
 WATCH_PID=$!
 for ((i = 0; i < 240; i++)); do
     http_reachable "http://127.0.0.1:$PORT/" && break
@@ -86,9 +89,6 @@ sys.exit(0 if eval(sys.argv[2]) else 1)' "$answer" "$expected" 2>/dev/null; then
 status() { echo "r.get('statusCode') == $1"; }
 
 banner "invoking every sample"
-# Lambda gives each function its template Timeout; cargo lambda watch honours
-# AWS_LAMBDA_FUNCTION_TIMEOUT for the deadline it hands out (email-retry needs one record's
-# 8 s budget plus the 3 s margin; its template timeout is 30 s).
 invoke login events/login/success.json "$(status 200) and json.loads(r['body'])['user']['email'] == 'jane@example.com'"
 invoke login events/login/wrong-password.json "$(status 401)"
 invoke login events/login/malformed-body.json "$(status 400)"
