@@ -45,8 +45,8 @@ pub struct SentLine {
     pub to: String,
     /// Subject.
     pub subject: String,
-    /// Template (from the subject).
-    pub template: &'static str,
+    /// Template it was rendered from.
+    pub template: String,
     /// Mailer message id (`.eml` file name or SES id).
     pub message_id: String,
 }

@@ -1,5 +1,5 @@
 //! A mailer wrapper that prints a one-line summary of every sent email and logs it for the
-//! `/_local` page. The template is read back from the subject the renderer wrote.
+//! `/_local` page.
 
 use std::sync::Arc;
 
@@ -27,45 +27,23 @@ impl Announce {
     }
 }
 
-/// The template a subject was rendered from (see `shared::render`).
-pub fn template_of_subject(subject: &str) -> &'static str {
-    if subject.starts_with("New sign-in") {
-        "sign_in_notice"
-    } else if subject.starts_with("Deposit received") {
-        "deposit_confirmation"
-    } else if subject.starts_with("Order ") && subject.ends_with(" confirmed") {
-        "order_confirmation"
-    } else if subject.starts_with("Payment failed") {
-        "payment_failed"
-    } else if subject.starts_with("Reminder:") {
-        "reminder_24h"
-    } else if subject.starts_with("Starting soon:") {
-        "reminder_1h"
-    } else if subject.starts_with("[alert]") {
-        "admin_alert"
-    } else {
-        "unknown"
-    }
-}
-
 #[async_trait]
 impl Mailer for Announce {
     async fn send(&self, email: &OutgoingEmail) -> Result<SentEmail, SendError> {
         let result = self.inner.send(email).await;
         match &result {
             Ok(sent) => {
-                let template = template_of_subject(&email.subject);
                 if self.print {
                     println!(
                         "email  {:<22} to {:<24} {:?}  [{}]",
-                        template, email.to, email.subject, sent.message_id
+                        email.template, email.to, email.subject, sent.message_id
                     );
                 }
                 self.activity.sent(SentLine {
                     at: chrono::Utc::now(),
                     to: email.to.clone(),
                     subject: email.subject.clone(),
-                    template,
+                    template: email.template.clone(),
                     message_id: sent.message_id.clone(),
                 });
             }

@@ -78,7 +78,7 @@ pub async fn render(stack: &Stack) -> String {
         .map(|s| {
             vec![
                 s.at.format("%H:%M:%S").to_string(),
-                s.template.to_owned(),
+                s.template.clone(),
                 s.to,
                 s.subject,
                 s.message_id,

@@ -13,7 +13,7 @@ use email_retry::record::{EmailStatus, MemoryEmailStore};
 use infra::activity::Activity;
 use infra::worker_loop::process_batch;
 use shared::clock::{ManualClock, SharedClock};
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{Email, EmailJob, OrderConfirmation};
 use shared::faults::{Fault, FaultPlan, Faulty};
 use shared::mailer::{MemoryMailer, SendFailure};
 use shared::metrics::Metrics;
@@ -53,9 +53,13 @@ async fn a_throttled_send_comes_back_after_its_backoff_and_is_sent_once() {
     );
     let job = EmailJob::new(
         "order-confirmation#o1",
-        EmailTemplate::OrderConfirmation,
+        Email::OrderConfirmation(OrderConfirmation {
+            order_id: "o1".into(),
+            amount_cents: 1200,
+            currency: "usd".into(),
+            customer_name: "Jane".into(),
+        }),
         "jane@example.com",
-        serde_json::json!({"order_id": "o1", "amount_cents": 1200, "currency": "usd", "customer_name": "Jane"}),
         CorrelationId::from_upstream("evt_1"),
         Utc::now(),
     );

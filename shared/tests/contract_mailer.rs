@@ -90,6 +90,7 @@ fn email(from: &str, to: &str) -> OutgoingEmail {
         subject: "Your order".into(),
         text: "Thanks".into(),
         html: "<p>Thanks</p>".into(),
+        template: "order_confirmation".into(),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use shared::clock::ManualClock;
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{Email, EmailJob, OrderConfirmation};
 use shared::queue::{EmailQueue, MemoryQueue, SqsQueue};
 use shared::telemetry::CorrelationId;
 
@@ -51,9 +51,13 @@ async fn sqs() -> Subject {
 fn job(n: u32) -> EmailJob {
     EmailJob::new(
         format!("order-confirmation#o{n}"),
-        EmailTemplate::OrderConfirmation,
+        Email::OrderConfirmation(OrderConfirmation {
+            order_id: format!("o{n}"),
+            amount_cents: 1250,
+            currency: "usd".into(),
+            customer_name: "Jane".into(),
+        }),
         "jane@example.com",
-        serde_json::json!({ "order_id": format!("o{n}"), "amount_cents": 1250 }),
         CorrelationId::from_upstream("evt_1"),
         Utc::now(),
     )

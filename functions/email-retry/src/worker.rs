@@ -13,12 +13,12 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use shared::clock::SharedClock;
 use shared::deadline::Deadline;
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{AdminAlert, DecodeError, Email, EmailJob, JobHeader};
 use shared::error::Classify;
 use shared::mailer::{Mailer, SendFailure};
 use shared::metrics::{Metric, Metrics};
 use shared::queue::{EmailQueue, Receipt, ReceivedMessage};
-use shared::render::{render, template_name};
+use shared::render::render;
 use shared::telemetry::log_hash;
 use tracing::{error, info, warn};
 
@@ -129,8 +129,11 @@ impl Worker {
         }
         let receipt = Receipt(record.receipt_handle.clone().unwrap_or_default());
         let attempt = receive_count(record);
-        let job: EmailJob = match record.body.as_deref().map(serde_json::from_str) {
-            Some(Ok(job)) => job,
+        let decoded = match record.body.as_deref().map(EmailJob::decode) {
+            Some(Ok(job)) => Ok(job),
+            // A job whose data cannot be used is failed for good (with an alert when
+            // critical), like one that cannot be rendered: retrying cannot fix it.
+            Some(Err(DecodeError::InvalidData { header, reason })) => Err((header, reason)),
             Some(Err(e)) => {
                 warn!(message_id, attempt, error = %e, "malformed email job: left for the DLQ");
                 if attempt >= self.settings.retry_budget {
@@ -148,20 +151,24 @@ impl Worker {
                 return Disposition::ComeBack;
             }
         };
+        let header = match &decoded {
+            Ok(job) => job.header(),
+            Err((header, _)) => header.clone(),
+        };
         let span = tracing::info_span!(
             "email",
             message_id,
-            job = %log_hash(&job.id),
-            template = template_name(job.template),
-            correlation_id = %job.correlation_id,
+            job = %log_hash(&header.id),
+            template = %header.template,
+            correlation_id = %header.correlation_id,
             attempt
         );
         let _enter = span.enter();
-        if state.paused.load(Ordering::SeqCst) {
-            return self.hold_while_paused(&job, &receipt).await;
+        if let (true, Ok(job)) = (state.paused.load(Ordering::SeqCst), &decoded) {
+            return self.hold_while_paused(job, &receipt).await;
         }
         let lease_until = deadline.lease_until(self.settings.lease_cap);
-        match self.store.begin(&job.id, lease_until).await {
+        match self.store.begin(&header.id, lease_until).await {
             Err(e) => {
                 warn!(error = %e, "email record unavailable: message comes back");
                 self.metrics
@@ -187,9 +194,13 @@ impl Worker {
                 self.set_visibility(&receipt, wait).await;
                 Disposition::ComeBack
             }
-            Ok(Begin::Acquired(lease)) => {
-                self.deliver(&job, &lease, &receipt, attempt, state).await
-            }
+            Ok(Begin::Acquired(lease)) => match &decoded {
+                Ok(job) => self.deliver(job, &lease, &receipt, attempt, state).await,
+                Err((_, reason)) => {
+                    self.give_up(&header, &lease, &format!("invalid data: {reason}"))
+                        .await
+                }
+            },
         }
     }
 
@@ -201,9 +212,18 @@ impl Worker {
         attempt: u32,
         state: &BatchState,
     ) -> Disposition {
-        let email = match render(job, &self.settings.sender, self.settings.time_zone) {
+        let email = match render(
+            job,
+            &self.settings.sender,
+            self.settings.time_zone,
+            self.clock.now(),
+        ) {
             Ok(email) => email,
-            Err(e) => return self.give_up(job, lease, &format!("render: {e}")).await,
+            Err(e) => {
+                return self
+                    .give_up(&job.header(), lease, &format!("render: {e}"))
+                    .await;
+            }
         };
         let failure = match self.mailer.send(&email).await {
             Ok(sent) => {
@@ -219,8 +239,12 @@ impl Worker {
         };
         match failure.kind {
             SendFailure::Permanent => {
-                self.give_up(job, lease, &format!("rejected: {}", failure.detail))
-                    .await
+                self.give_up(
+                    &job.header(),
+                    lease,
+                    &format!("rejected: {}", failure.detail),
+                )
+                .await
             }
             SendFailure::AccountPaused => {
                 state.paused.store(true, Ordering::SeqCst);
@@ -250,7 +274,7 @@ impl Worker {
                 if attempt >= self.settings.retry_budget {
                     let reason =
                         format!("retry budget of {attempt} attempts exhausted; last error {error}");
-                    return self.give_up(job, lease, &reason).await;
+                    return self.give_up(&job.header(), lease, &reason).await;
                 }
                 self.metrics.count(Metric::RetryScheduled, 1.0, Some(what));
                 self.release(lease, &error).await;
@@ -279,17 +303,16 @@ impl Worker {
     }
 
     /// `FAILED_PERMANENT`, with an admin alert first for critical jobs.
-    async fn give_up(&self, job: &EmailJob, lease: &Lease, reason: &str) -> Disposition {
-        if job.critical && job.template != EmailTemplate::AdminAlert {
+    async fn give_up(&self, job: &JobHeader, lease: &Lease, reason: &str) -> Disposition {
+        if job.critical && job.template != "admin_alert" {
             let alert = EmailJob::new(
                 format!("admin-alert#{}", job.id),
-                EmailTemplate::AdminAlert,
-                self.settings.admin_email.clone(),
-                serde_json::json!({
-                    "job_id": job.id,
-                    "template": template_name(job.template),
-                    "reason": reason,
+                Email::AdminAlert(AdminAlert {
+                    job_id: job.id.clone(),
+                    template: job.template.clone(),
+                    reason: reason.to_owned(),
                 }),
+                self.settings.admin_email.clone(),
                 job.correlation_id.clone(),
                 Utc::now(),
             );

@@ -11,7 +11,6 @@ use std::time::Duration;
 use common::*;
 use email_retry::record::EmailStatus;
 use shared::clock::ManualClock;
-use shared::email_job::EmailTemplate;
 use shared::metrics::Metric;
 use shared::queue::EmailQueue;
 
@@ -124,7 +123,7 @@ async fn the_retry_budget_ends_in_failed_permanent_with_one_admin_alert() {
     let left = h.queue.receive(10, Duration::from_secs(180)).await.unwrap();
     assert_eq!(left.len(), 1);
     let alert = left[0].job().unwrap();
-    assert_eq!(alert.template, EmailTemplate::AdminAlert);
+    assert_eq!(alert.email.template_name(), "admin_alert");
     assert_eq!(alert.id, "admin-alert#order-confirmation#o1");
     assert_eq!(alert.to, ADMIN);
     assert!(!alert.critical);
@@ -160,9 +159,11 @@ async fn permanent_failures_stop_at_once_and_alert_only_for_critical_jobs() {
 #[tokio::test]
 async fn unrenderable_jobs_fail_permanently_without_calling_ses() {
     let h = Harness::new();
-    let mut job = order_job("o1", "jane@example.com");
-    job.data["amount_cents"] = serde_json::json!("19.99");
-    let msgs = h.deliver(std::slice::from_ref(&job)).await;
+    let job = order_job("o1", "jane@example.com");
+    let mut body = serde_json::to_value(&job).unwrap();
+    body["data"]["amount_cents"] = serde_json::json!("19.99");
+    h.queue.send_raw(&body.to_string(), Duration::ZERO);
+    let msgs = h.queue.receive(10, Duration::from_secs(180)).await.unwrap();
     assert!(h.handle(&msgs).await.batch_item_failures.is_empty());
     assert_eq!(h.mailer.calls(), 0);
     let r = h.store.get(&job.id).await.unwrap().unwrap();

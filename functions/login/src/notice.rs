@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::json;
+use chrono::{DateTime, SubsecRound, Utc};
 use shared::claims::{ClaimKey, ClaimOutcome, ClaimRequest, ClaimStore};
 use shared::deadline::to_delta;
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{Email, EmailJob, SignInNotice};
 use shared::error::Classify;
 use shared::metrics::{Metric, Metrics};
 use shared::queue::EmailQueue;
@@ -43,13 +42,13 @@ pub fn hour_bucket(at: DateTime<Utc>) -> String {
 pub fn job(user: &User, ip: &ClientIp, at: DateTime<Utc>, correlation: CorrelationId) -> EmailJob {
     EmailJob::new(
         format!("sign-in#{}#{}#{}", user.id, ip.key(), hour_bucket(at)),
-        EmailTemplate::SignInNotice,
-        user.email.clone(),
-        json!({
-            "name": user.name,
-            "ip": ip.to_string(),
-            "signed_in_at": at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        Email::SignInNotice(SignInNotice {
+            name: user.name.clone(),
+            ip: ip.to_string(),
+            signed_in_at: at.trunc_subsecs(0),
+            time_zone: None,
         }),
+        user.email.clone(),
         correlation,
         at,
     )

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shared::deadline::to_delta;
-use shared::email_job::EmailTemplate;
+use shared::email_job::Lead;
 
 /// The two reminders an appointment gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,11 +35,11 @@ impl ReminderKind {
         }
     }
 
-    /// The email template.
-    pub fn template(self) -> EmailTemplate {
+    /// The lead as the email contract carries it.
+    pub fn email_lead(self) -> Lead {
         match self {
-            Self::DayBefore => EmailTemplate::Reminder24h,
-            Self::HourBefore => EmailTemplate::Reminder1h,
+            Self::DayBefore => Lead::hours(24),
+            Self::HourBefore => Lead::hours(1),
         }
     }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use shared::claims::{Claim, ClaimKey, ClaimOutcome, ClaimRequest, ClaimStatus, ClaimStore};
 use shared::clock::SharedClock;
 use shared::deadline::{Deadline, to_delta};
-use shared::email_job::EmailJob;
+use shared::email_job::{Email, EmailJob, Reminder};
 use shared::error::ErrorClass;
 use shared::mailer::Mailer;
 use shared::metrics::{Metric, Metrics};
@@ -194,25 +194,20 @@ fn job(
     key: &ClaimKey,
     now: DateTime<Utc>,
 ) -> EmailJob {
-    let mut data = serde_json::json!({
-        "appointment_id": appointment.id,
-        "customer_name": appointment.customer_name,
-        "service": appointment.service,
-        "starts_at": stored_instant(appointment.starts_at),
-    });
-    if let Some(map) = data.as_object_mut() {
-        if !appointment.time_zone.is_empty() {
-            map.insert("time_zone".into(), appointment.time_zone.clone().into());
-        }
-        if let Some(link) = &appointment.meeting_link {
-            map.insert("meeting_link".into(), link.clone().into());
-        }
-    }
+    let reminder = Reminder {
+        lead: kind.email_lead(),
+        appointment_id: appointment.id.clone(),
+        customer_name: appointment.customer_name.clone(),
+        service: appointment.service.clone(),
+        starts_at: appointment.starts_at,
+        time_zone: Some(appointment.time_zone.clone()).filter(|z| !z.is_empty()),
+        meeting_link: appointment.meeting_link.clone(),
+        version: None,
+    };
     EmailJob::new(
         key.as_str(),
-        kind.template(),
+        Email::Reminder(reminder),
         &appointment.customer_email,
-        data,
         CorrelationId::from_upstream(key.as_str()),
         now,
     )
@@ -269,7 +264,12 @@ async fn remind(
     };
     let now = deps.clock.now();
     let job = job(&appointment, kind, &key, now);
-    let email = match shared::render::render(&job, &settings.sender, settings.default_time_zone) {
+    let email = match shared::render::render(
+        &job,
+        &settings.sender,
+        settings.default_time_zone,
+        now,
+    ) {
         Ok(email) => email,
         Err(e) => {
             tracing::error!(claim = %key, error = %e, to = %log_hash(&job.to), "reminder cannot be rendered");

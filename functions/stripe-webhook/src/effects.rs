@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use shared::claims::{ClaimKey, ClaimOutcome, ClaimRequest, ClaimStore};
 use shared::clock::SharedClock;
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{self, DepositConfirmation, Email, EmailJob, OrderConfirmation};
 use shared::error::{Classify, ErrorClass};
 use shared::metrics::{Metric, Metrics};
 use shared::queue::EmailQueue;
@@ -228,30 +227,28 @@ async fn payment_succeeded(
     let job = if order.deposit_payment_intent.as_ref() == pi && p.kind == PaymentKind::Deposit {
         Some(EmailJob::new(
             format!("deposit-confirmation#{}", order.id),
-            EmailTemplate::DepositConfirmation,
-            &order.customer_email,
-            json!({
-                "order_id": order.id,
-                "deposit_cents": p.amount_cents,
-                "balance_cents": (order.total_cents - p.amount_cents).max(0),
-                "total_cents": order.total_cents,
-                "currency": order.currency,
-                "customer_name": order.customer_name,
+            Email::DepositConfirmation(DepositConfirmation {
+                order_id: order.id.clone(),
+                deposit_cents: cents(p.amount_cents),
+                balance_cents: cents(order.total_cents - p.amount_cents),
+                total_cents: cents(order.total_cents),
+                currency: order.currency.clone(),
+                customer_name: order.customer_name.clone(),
             }),
+            &order.customer_email,
             CorrelationId::from_upstream(&envelope.id),
             ctx.clock.now(),
         ))
     } else if order.paid_payment_intent.as_ref() == pi {
         Some(EmailJob::new(
             format!("order-confirmation#{}", order.id),
-            EmailTemplate::OrderConfirmation,
-            &order.customer_email,
-            json!({
-                "order_id": order.id,
-                "amount_cents": order.paid_cents,
-                "currency": order.currency,
-                "customer_name": order.customer_name,
+            Email::OrderConfirmation(OrderConfirmation {
+                order_id: order.id.clone(),
+                amount_cents: cents(order.paid_cents),
+                currency: order.currency.clone(),
+                customer_name: order.customer_name.clone(),
             }),
+            &order.customer_email,
             CorrelationId::from_upstream(&envelope.id),
             ctx.clock.now(),
         ))
@@ -370,6 +367,12 @@ async fn invoice(
     Ok(())
 }
 
+/// Minor units for an email (amounts are validated non-negative when parsed; a negative
+/// difference is nothing left to pay).
+fn cents(amount: i64) -> u64 {
+    u64::try_from(amount).unwrap_or(0)
+}
+
 async fn payment_failed_email(
     ctx: &EffectContext,
     envelope: &Envelope,
@@ -382,15 +385,14 @@ async fn payment_failed_email(
     };
     let job = EmailJob::new(
         format!("payment-failed#{}#{}", i.invoice_id, i.attempt_count),
-        EmailTemplate::PaymentFailed,
-        to,
-        json!({
-            "invoice_id": i.invoice_id,
-            "attempt": i.attempt_count,
-            "amount_cents": i.amount_cents,
-            "currency": i.currency,
-            "customer_name": i.customer_name.clone().unwrap_or_default(),
+        Email::PaymentFailed(email_job::PaymentFailed {
+            invoice_id: i.invoice_id.clone(),
+            attempt: i.attempt_count,
+            amount_cents: cents(i.amount_cents),
+            currency: i.currency.clone(),
+            customer_name: i.customer_name.clone().unwrap_or_default(),
         }),
+        to,
         CorrelationId::from_upstream(&envelope.id),
         ctx.clock.now(),
     );

@@ -24,6 +24,8 @@ pub struct OutgoingEmail {
     pub text: String,
     /// HTML part.
     pub html: String,
+    /// The template it was rendered from (`order_confirmation`, `reminder_1h`, ...).
+    pub template: String,
 }
 
 /// What SES said about a sent email.

@@ -14,7 +14,7 @@ use email_retry::worker::as_lambda_record;
 use email_retry::{Settings, Worker};
 use shared::clock::ManualClock;
 use shared::deadline::Deadline;
-use shared::email_job::{EmailJob, EmailTemplate};
+use shared::email_job::{Email, EmailJob, OrderConfirmation, SignInNotice};
 use shared::mailer::{Mailer, MemoryMailer, OutgoingEmail, SendError, SendFailure, SentEmail};
 use shared::metrics::{MemorySink, Metrics};
 use shared::queue::{EmailQueue, MemoryQueue, ReceivedMessage};
@@ -192,9 +192,13 @@ pub fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
 pub fn order_job(order: &str, to: &str) -> EmailJob {
     EmailJob::new(
         format!("order-confirmation#{order}"),
-        EmailTemplate::OrderConfirmation,
+        Email::OrderConfirmation(OrderConfirmation {
+            order_id: order.into(),
+            amount_cents: 1999,
+            currency: "usd".into(),
+            customer_name: "Jane".into(),
+        }),
         to,
-        serde_json::json!({"order_id": order, "amount_cents": 1999, "currency": "usd", "customer_name": "Jane"}),
         CorrelationId::from_upstream(&format!("evt_{order}")),
         Utc::now(),
     )
@@ -203,9 +207,13 @@ pub fn order_job(order: &str, to: &str) -> EmailJob {
 pub fn sign_in_job(user: &str, to: &str) -> EmailJob {
     EmailJob::new(
         format!("sign-in#{user}#203.0.113.9#2026070114"),
-        EmailTemplate::SignInNotice,
+        Email::SignInNotice(SignInNotice {
+            name: "Jane".into(),
+            ip: "203.0.113.9".into(),
+            signed_in_at: "2026-07-01T14:00:00Z".parse().unwrap(),
+            time_zone: None,
+        }),
         to,
-        serde_json::json!({"name": "Jane", "ip": "203.0.113.9", "signed_in_at": "2026-07-01T14:00:00Z"}),
         CorrelationId::from_upstream(&format!("req_{user}")),
         Utc::now(),
     )
