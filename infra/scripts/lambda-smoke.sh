@@ -45,7 +45,11 @@ source "$STATE/env"
 set +a
 
 banner "building the functions and preparing the samples"
-cargo build -q -p login -p stripe-webhook -p reminder-cron -p email-retry --bins </dev/null
+# One package at a time, as cargo lambda watch builds them (its first invoke would otherwise
+# wait for the compile and time out).
+for function in login stripe-webhook reminder-cron email-retry; do
+    cargo build -q -p "$function" --bin "$function" </dev/null
+done
 cargo run -q -p scenario-tests --bin samples -- seed </dev/null
 
 PORT="$(free_port)"
