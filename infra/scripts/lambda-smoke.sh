@@ -53,8 +53,10 @@ done
 cargo run -q -p scenario-tests --bin samples -- seed </dev/null
 
 PORT="$(free_port)"
-# The deadline cargo lambda hands each invocation: the longest template Timeout (reminder-cron,
-# 120 s) plus slack, so email-retry's 8 s per record and 3 s margin fit.
+# How long an invoke waits for its answer: the longest template Timeout (reminder-cron, 120 s)
+# plus slack. KNOWN GAP: with cargo-lambda 1.9.2 this does not set the deadline the functions
+# are handed (Lambda-Runtime-Deadline-Ms), which stays too short for email-retry's 8 s per record
+# plus its 3 s margin and for the webhook's effects (see docs/LOCAL.md).
 DEADLINE_SECONDS=130
 banner "cargo lambda watch on 127.0.0.1:$PORT (log: $WATCH_LOG)"
 # Functions inherit this environment: tables, queue, secret ARNs from the services env file.
