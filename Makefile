@@ -7,7 +7,7 @@ SCRIPTS := infra/scripts
 # aws-sam-cli and cargo-lambda live in their own venv (kept apart from moto's pins in .venv).
 TOOLS_VENV := .local/sam-venv
 
-.PHONY: help test lint lint-sam services-up services-down dev build sam-build bench fmt check tools-venv model-deep
+.PHONY: help test lint lint-sam services-up services-down dev build sam-build bench fmt check tools-venv model-deep lambda-smoke
 
 help: ## Show this list
 	@echo "Targets:"
@@ -47,6 +47,9 @@ build: ## Release arm64 Lambda packages (cargo lambda build)
 sam-build: tools-venv ## sam build of template.yaml (aws-sam-cli from a venv; slow)
 	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" AWS_REGION="$${AWS_REGION:-us-east-1}" SAM_CLI_TELEMETRY=0 \
 		sam build --beta-features
+
+lambda-smoke: ## Every sample event through cargo lambda watch + invoke (not in make test)
+	$(SCRIPTS)/lambda-smoke.sh
 
 tools-venv: ## Install aws-sam-cli + cargo-lambda into .local/sam-venv
 	@test -x $(TOOLS_VENV)/bin/sam -a -x $(TOOLS_VENV)/bin/cargo-lambda || { \

@@ -74,6 +74,8 @@ step "3/5 local services"
 source "$STATE/env"
 
 # --- 4. tests ------------------------------------------------------------------------------------
+# The build of the workspace tests also builds the four function binaries (their crates have
+# integration tests), which tests/tests/lambda_runtime.rs runs under its Runtime API emulator.
 if cargo nextest --version >/dev/null 2>&1; then
     step "4/5 cargo nextest run"
     cargo nextest run --workspace --no-fail-fast "$@" </dev/null

@@ -99,10 +99,10 @@ fn banner(running: &Running, started: Instant) {
     println!("Ctrl-C stops it. Emails, webhook events and reminder runs are printed below.");
 }
 
-/// Runs until Ctrl-C.
-pub async fn run(settings: LocalSettings) -> Result<(), String> {
+/// Runs until Ctrl-C; services resource names and secrets from `env`.
+pub async fn run(settings: LocalSettings, env: Env) -> Result<(), String> {
     let started = Instant::now();
-    let running = start(settings, Env::from_process()).await?;
+    let running = start(settings, env).await?;
     banner(&running, started);
     tokio::signal::ctrl_c()
         .await

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use infra::cli::{self, Command, USAGE};
 use infra::settings::LocalSettings;
 use infra::{dev, ops, provision};
+use shared::config::Env;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -16,7 +17,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let settings = match LocalSettings::local_defaults().apply_env(|k| std::env::var(k).ok()) {
+    let env = match command {
+        Command::Dev { .. } => local_env().await,
+        _ => Env::from_process(),
+    };
+    let settings = match LocalSettings::local_defaults().apply_env(|k| env.optional(k)) {
         Ok(s) => s,
         Err(problems) => {
             for p in problems {
@@ -25,7 +30,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(command, settings).await {
+    match run(command, settings, env).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bundle: {e}");
@@ -34,7 +39,18 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, mut settings: LocalSettings) -> Result<(), String> {
+/// The environment the local stack reads: secrets named by `<NAME>_SECRET_ARN` (as
+/// `bundle provision` stores them in moto) are read from Secrets Manager, as the Lambda
+/// binaries read them; without such variables the process environment as it is.
+async fn local_env() -> Env {
+    if std::env::vars().any(|(k, _)| k.ends_with(shared::secrets::ARN_SUFFIX)) {
+        shared::secrets::process_env(&shared::aws::load_config().await).await
+    } else {
+        Env::from_process()
+    }
+}
+
+async fn run(command: Command, mut settings: LocalSettings, env: Env) -> Result<(), String> {
     match command {
         Command::Dev {
             backend,
@@ -49,7 +65,7 @@ async fn run(command: Command, mut settings: LocalSettings) -> Result<(), String
             }
             settings.seed_demo = !no_demo;
             init_logs();
-            dev::run(settings).await
+            dev::run(settings, env).await
         }
         Command::CreateUser { email, name, url } => ops::create_user(&email, name, url).await,
         Command::ImportUsers { file, url } => ops::import_users(&file, url).await,

@@ -147,12 +147,7 @@ impl Env {
     /// A required comma-separated list of secrets (for rotation), at least one.
     pub fn secret_list(&mut self, name: &str) -> Option<Vec<Secret<String>>> {
         let raw = self.required(name)?;
-        let list: Vec<_> = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| Secret::new(s.to_owned()))
-            .collect();
+        let list = split_secret_list(&raw);
         if list.is_empty() {
             self.invalid(name, "a comma-separated list of secrets");
             return None;
@@ -208,6 +203,14 @@ impl Env {
 
 /// Shortest accepted secret key ([`Env::key`]).
 pub const MIN_KEY_BYTES: usize = 32;
+/// The secrets of a comma-separated list (blanks dropped), as [`Env::secret_list`] reads them.
+pub fn split_secret_list(raw: &str) -> Vec<Secret<String>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Secret::new(s.to_owned()))
+        .collect()
+}
 
 /// Unwraps a field that [`Env`] has validated; only call after `finish()` returned `Ok`.
 ///

@@ -9,20 +9,28 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-/// Installs a JSON `tracing` subscriber suited to Lambda (no colours, no timestamps: the
-/// platform adds them; level from `RUST_LOG`, default `info`). Safe to call twice.
+use crate::log_controls::{LogControls, LogFormat};
+
+/// Installs a `tracing` subscriber suited to Lambda (no colours, no timestamps: the platform
+/// adds them), with the level and format of [`LogControls`] (`AWS_LAMBDA_LOG_LEVEL`,
+/// `AWS_LAMBDA_LOG_FORMAT`, `RUST_LOG` first; JSON at `info` by default). Safe to call twice.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let controls = LogControls::from_process();
+    let filter = tracing_subscriber::EnvFilter::try_new(&controls.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_current_span(false)
-        .with_span_list(true)
         .with_target(false)
         .without_time()
-        .with_ansi(false)
-        .try_init();
+        .with_ansi(false);
+    let _ = match controls.format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 /// One id carried from the API request or Stripe event through the queue to the SES message.

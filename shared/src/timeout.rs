@@ -28,6 +28,8 @@ impl Budget {
     pub const SES: Self = Self::new("ses", Duration::from_secs(5));
     /// One Stripe API call.
     pub const STRIPE: Self = Self::new("stripe", Duration::from_secs(3));
+    /// One Secrets Manager read (cold start, webhook secret rotation).
+    pub const SECRETS_MANAGER: Self = Self::new("secretsmanager", Duration::from_secs(3));
 
     /// A budget of `limit` for `dependency`.
     pub const fn new(dependency: &'static str, limit: Duration) -> Self {

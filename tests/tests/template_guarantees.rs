@@ -216,30 +216,116 @@ fn tables_are_on_demand_with_recovery_and_ttl_where_records_expire() {
     }
 }
 
-/// Secrets reach functions by dynamic reference only, never as plain parameters.
+/// The names of variables that would carry a secret value.
+fn names_a_secret(var: &str) -> bool {
+    ["SECRET", "KEY", "PASSWORD", "TOKEN", "REDIS_URL"]
+        .iter()
+        .any(|word| var.contains(word))
+}
+
+/// No secret value in any environment variable (anyone with `lambda:GetFunctionConfiguration`
+/// reads those): no dynamic reference anywhere, and every secret is passed as the ARN of a
+/// Secrets Manager secret (`<NAME>_SECRET_ARN`, read by shared::secrets at cold start).
 #[test]
-fn secrets_are_dynamic_references() {
+fn no_secret_value_in_any_environment_variable() {
     let t = template();
-    for (function, var) in [
-        ("LoginFunction", "REDIS_URL"),
-        ("LoginFunction", "DEVICE_COOKIE_KEY"),
-        ("LoginFunction", "LOG_HASH_KEY"),
-        ("StripeWebhookFunction", "LOG_HASH_KEY"),
-        ("ReminderCronFunction", "LOG_HASH_KEY"),
-        ("EmailRetryFunction", "LOG_HASH_KEY"),
-        ("StripeWebhookFunction", "STRIPE_WEBHOOK_SECRETS"),
-        ("StripeWebhookFunction", "STRIPE_API_KEY"),
-    ] {
-        let v = &t.properties(function).unwrap()["Environment"]["Variables"][var];
-        let Value::Tagged(tagged) = v else {
-            panic!("{function}.{var} must be !Sub of a dynamic reference")
-        };
-        let text = tagged.value.as_str().unwrap_or_default();
-        assert!(
-            text.starts_with("{{resolve:secretsmanager:"),
-            "{function}.{var}: {text}"
-        );
+    let mut scopes = vec![(
+        "Globals".to_owned(),
+        t.root()["Globals"]["Function"]["Environment"]["Variables"].clone(),
+    )];
+    for id in functions(&t) {
+        scopes.push((
+            id.clone(),
+            t.properties(&id).unwrap()["Environment"]["Variables"].clone(),
+        ));
     }
+    let mut secret_vars = 0;
+    for (scope, vars) in scopes {
+        for (name, value) in vars.as_mapping().into_iter().flatten() {
+            let name = name.as_str().unwrap();
+            let text = serde_norway::to_string(value).unwrap();
+            assert!(
+                !text.contains("resolve:"),
+                "{scope}.{name}: dynamic reference {text}"
+            );
+            if !names_a_secret(name) {
+                continue;
+            }
+            assert!(
+                name.ends_with("_SECRET_ARN"),
+                "{scope}.{name} looks like a secret value"
+            );
+            let param = Template::referenced_resource(value)
+                .unwrap_or_else(|| panic!("{scope}.{name} must be !Ref to an ARN parameter"));
+            let pattern = t.root()["Parameters"][param.as_str()]["AllowedPattern"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(pattern.contains(":secretsmanager:"), "{param}: {pattern}");
+            secret_vars += 1;
+        }
+    }
+    assert_eq!(
+        secret_vars, 8,
+        "REDIS_URL, DEVICE_COOKIE_KEY, STRIPE_WEBHOOK_SECRETS, STRIPE_API_KEY, LOG_HASH_KEY x 4"
+    );
+}
+
+/// Each function may read exactly the secrets its environment names, and nothing else from
+/// Secrets Manager.
+#[test]
+fn secret_reads_are_scoped_to_the_functions_own_secret_arns() {
+    let t = template();
+    for id in functions(&t) {
+        let p = t.properties(&id).unwrap();
+        let configured: BTreeSet<String> = p["Environment"]["Variables"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| name.as_str().is_some_and(|n| n.ends_with("_SECRET_ARN")))
+            .filter_map(|(_, value)| Template::referenced_resource(value))
+            .collect();
+        let mut granted = BTreeSet::new();
+        for statement in p["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten())
+        {
+            let actions = serde_norway::to_string(&statement["Action"]).unwrap();
+            if !actions.contains("secretsmanager:") {
+                continue;
+            }
+            assert_eq!(
+                statement["Action"].as_sequence().map(Vec::len),
+                Some(1),
+                "{id}: only secretsmanager:GetSecretValue"
+            );
+            assert_eq!(
+                statement["Action"][0].as_str(),
+                Some("secretsmanager:GetSecretValue"),
+                "{id}"
+            );
+            let resources = match &statement["Resource"] {
+                Value::Sequence(list) => list.clone(),
+                one => vec![one.clone()],
+            };
+            for r in resources {
+                granted.insert(
+                    Template::referenced_resource(&r)
+                        .unwrap_or_else(|| panic!("{id}: secret resource {r:?} must be !Ref")),
+                );
+            }
+        }
+        assert_eq!(granted, configured, "{id}");
+    }
+    let webhook = t.properties("StripeWebhookFunction").unwrap();
+    assert!(
+        matches!(
+            webhook["Environment"]["Variables"]["STRIPE_WEBHOOK_SECRETS_SECRET_ARN"],
+            Value::Tagged(_)
+        ),
+        "the webhook's secrets come from Secrets Manager"
+    );
 }
 
 /// The text of a `!Sub "..."` or `!Sub ["...", {vars}]`.
@@ -362,6 +448,10 @@ fn log_level_keeps_metric_lines_and_tracing_is_on() {
     let level = f["LoggingConfig"]["ApplicationLogLevel"].as_str().unwrap();
     assert!(["TRACE", "DEBUG", "INFO"].contains(&level), "{level}");
     assert_eq!(f["Tracing"].as_str(), Some("Active"));
+    assert!(
+        f["Environment"]["Variables"]["RUST_LOG"].is_null(),
+        "RUST_LOG would override AWS_LAMBDA_LOG_LEVEL"
+    );
     for id in functions(&t) {
         let own = &t.properties(&id).unwrap()["LoggingConfig"]["ApplicationLogLevel"];
         assert!(own.is_null() || own.as_str() == Some(level), "{id}");

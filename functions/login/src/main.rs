@@ -1,20 +1,14 @@
-//! The Lambda binary: configuration, the composition root, the runtime loop.
+//! The Lambda binary: configuration (secrets resolved), the composition root, the runtime loop.
 
-use lambda_http::{Error, Request, run, service_fn};
+use lambda_http::Error;
 use login::{App, Config};
-use shared::config::Env;
+use shared::lambda::{init, run_http};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
-    let config = Config::from_env(Env::from_process()).inspect_err(|e| {
-        tracing::error!(error = %e, "cold start failed");
-    })?;
     let aws = shared::aws::load_config().await;
-    let app = App::from_aws(config, &aws)?;
-    let app = &app;
-    run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(app.handle(request).await)
-    }))
-    .await
+    let config = init(Config::from_env(shared::secrets::process_env(&aws).await)).await?;
+    let app = &init(App::from_aws(config, &aws).map_err(Error::from)).await?;
+    run_http(move |request| app.handle(request)).await
 }

@@ -1,22 +1,20 @@
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+//! The Lambda binary: configuration (secrets resolved), the composition root, the runtime loop.
+
+use lambda_runtime::{Error, LambdaEvent};
 use reminder_cron::{App, Config};
-use shared::config::Env;
+use shared::lambda::{Failure, init, run};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
-    let config = Config::from_env(Env::from_process()).inspect_err(|e| {
-        tracing::error!(error = %e, "cold start failed");
-    })?;
     let aws = shared::aws::load_config().await;
+    let config = init(Config::from_env(shared::secrets::process_env(&aws).await)).await?;
     let app = &App::from_aws(config, &aws);
-    run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            let deadline = app.deadline(event.context.deadline);
-            app.handle(&event.payload, &deadline)
-                .await
-                .map_err(Error::from)
-        },
-    ))
+    run(move |event: LambdaEvent<serde_json::Value>| async move {
+        let deadline = app.deadline(event.context.deadline);
+        app.handle(&event.payload, &deadline)
+            .await
+            .map_err(Failure::from)
+    })
     .await
 }

@@ -69,6 +69,19 @@ pub enum RunError {
     },
 }
 
+/// The runtime's `errorType`: `StoreUnavailable` when the appointments query failed,
+/// `ReminderRunFailed` when some reminders failed (docs/RUNBOOK.md, "Error types"). The
+/// messages carry counts and store errors, never addresses or names.
+impl From<RunError> for shared::lambda::Failure {
+    fn from(e: RunError) -> Self {
+        let error_type = match e {
+            RunError::Query(_) => "StoreUnavailable",
+            RunError::Partial { .. } => "ReminderRunFailed",
+        };
+        Self::new(error_type, e.to_string())
+    }
+}
+
 enum Outcome {
     Sent,
     AlreadySent,

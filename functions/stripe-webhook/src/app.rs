@@ -9,6 +9,7 @@ use shared::claims::DynamoClaimStore;
 use shared::clock::SharedClock;
 use shared::metrics::Metrics;
 use shared::queue::SqsQueue;
+use shared::secrets::RefreshableSecret;
 
 use crate::billing::DynamoBillingStore;
 use crate::effects::Ports;
@@ -104,7 +105,11 @@ impl App {
         let ports = Ports::from_aws(&config, aws, clock.clone())?;
         Ok(Self::build(
             ports,
-            Verifier::new(config.webhook_secrets.clone(), config.tolerance),
+            // A signature that matches no cached secret re-reads them (at most once a
+            // minute), so a rotation in Secrets Manager needs no redeploy.
+            Verifier::new(config.webhook_secrets.clone(), config.tolerance).rotating(
+                RefreshableSecret::from_process_env(aws, "STRIPE_WEBHOOK_SECRETS", clock.clone()),
+            ),
             config.settings(),
             clock,
             Metrics::stdout(FUNCTION),

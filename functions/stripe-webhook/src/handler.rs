@@ -51,7 +51,7 @@ fn answer(processed: Processed) -> Response<Body> {
 }
 
 /// Refuses what is not a well-formed, authentic delivery.
-fn refuse(app: &App, request: &Request) -> Option<Response<Body>> {
+async fn refuse(app: &App, request: &Request) -> Option<Response<Body>> {
     if request.method() != Method::POST {
         return Some(shared::http::problem(
             &Problem::validation("use POST").with_status(405, "Method not allowed"),
@@ -68,7 +68,11 @@ fn refuse(app: &App, request: &Request) -> Option<Response<Body>> {
         .headers()
         .get("stripe-signature")
         .map(|v| v.as_bytes());
-    let reason = app.verifier.verify(header, body, app.clock.now()).err()?;
+    let reason = app
+        .verifier
+        .verify_rotating(header, body, app.clock.now())
+        .await
+        .err()?;
     tracing::warn!(%reason, body_len = body.len(), "refused Stripe signature");
     Some(shared::http::problem(
         &Problem::new(
@@ -81,7 +85,7 @@ fn refuse(app: &App, request: &Request) -> Option<Response<Body>> {
 
 /// Handles one API Gateway request.
 pub async fn handle(app: &App, request: Request) -> Response<Body> {
-    if let Some(refusal) = refuse(app, &request) {
+    if let Some(refusal) = refuse(app, &request).await {
         return refusal;
     }
     // Authentic from here on.

@@ -1,16 +1,14 @@
-use lambda_http::{Error, Request, run, service_fn};
-use shared::config::Env;
+//! The Lambda binary: configuration (secrets resolved), the composition root, the runtime loop.
+
+use lambda_http::Error;
+use shared::lambda::{init, run_http};
 use stripe_webhook::{App, Config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
-    let config = Config::from_env(Env::from_process())
-        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     let aws = shared::aws::load_config().await;
-    let app = &App::from_aws(config, &aws)?;
-    run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(stripe_webhook::handle(app, request).await)
-    }))
-    .await
+    let config = init(Config::from_env(shared::secrets::process_env(&aws).await)).await?;
+    let app = &init(App::from_aws(config, &aws)).await?;
+    run_http(move |request| stripe_webhook::handle(app, request)).await
 }

@@ -1,13 +1,18 @@
 //! `Stripe-Signature` verification: `t=<unix seconds>,v1=<hex hmac>[,v1=...]`, HMAC-SHA256 over
 //! `"<t>.<raw body>"`, any configured secret (rotation), any `v1`, constant-time comparison,
-//! timestamp within a tolerance in both directions. Pure: the caller passes the time.
+//! timestamp within a tolerance in both directions. Pure: the caller passes the time. With a
+//! [`RefreshableSecret`], [`Verifier::verify_rotating`] re-reads the secrets from Secrets
+//! Manager (at most once a minute) when a signature matches none, so a rotation needs no
+//! redeploy.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use shared::config::Secret;
+use shared::config::{Secret, split_secret_list};
+use shared::secrets::RefreshableSecret;
 use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -113,6 +118,8 @@ pub fn sign_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
 pub struct Verifier {
     secrets: Vec<Secret<String>>,
     tolerance: Duration,
+    /// Where newer secrets come from (a comma-separated list, like `secrets`).
+    rotation: Option<Arc<RefreshableSecret>>,
 }
 
 impl Verifier {
@@ -121,7 +128,43 @@ impl Verifier {
 
     /// A verifier accepting any of `secrets` (old and new during a rotation).
     pub fn new(secrets: Vec<Secret<String>>, tolerance: Duration) -> Self {
-        Self { secrets, tolerance }
+        Self {
+            secrets,
+            tolerance,
+            rotation: None,
+        }
+    }
+
+    /// The same verifier, re-reading its secrets from `rotation` (when given) on a mismatch.
+    pub fn rotating(self, rotation: Option<Arc<RefreshableSecret>>) -> Self {
+        Self { rotation, ..self }
+    }
+
+    /// The current secrets: the latest re-read ones, else those from the cold start.
+    fn current_secrets(&self) -> Vec<Secret<String>> {
+        match self.rotation.as_ref().and_then(|r| r.latest()) {
+            Some(latest) => split_secret_list(latest.expose()),
+            None => self.secrets.clone(),
+        }
+    }
+
+    /// As [`Verifier::verify`]; on a mismatch, re-reads the secrets (see the module docs) and
+    /// checks once more with the newer ones.
+    pub async fn verify_rotating(
+        &self,
+        header: Option<&[u8]>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<i64, SignatureError> {
+        let first = self.verify(header, body, now);
+        match &self.rotation {
+            Some(rotation)
+                if first == Err(SignatureError::Mismatch) && rotation.refresh().await =>
+            {
+                self.verify(header, body, now)
+            }
+            _ => first,
+        }
     }
 
     /// Checks `header` over the exact `body` at `now`; returns the signed timestamp.
@@ -135,7 +178,7 @@ impl Verifier {
         let header = std::str::from_utf8(header).map_err(|_| SignatureError::Malformed)?;
         let parsed = parse_header(header)?;
         let mut matched = subtle::Choice::from(0u8);
-        for secret in &self.secrets {
+        for secret in &self.current_secrets() {
             let expected = compute(secret.expose(), parsed.timestamp, body);
             for candidate in &parsed.signatures {
                 matched |= expected.ct_eq(candidate);
@@ -297,6 +340,51 @@ mod tests {
                 "byte {i}"
             );
         }
+    }
+
+    /// The secret Secrets Manager holds now (a stand-in for it; moto in tests/).
+    #[derive(Debug)]
+    struct Current(std::sync::Mutex<String>);
+
+    #[async_trait::async_trait]
+    impl shared::secrets::SecretSource for Current {
+        async fn read(&self) -> Result<Secret<String>, shared::secrets::SecretError> {
+            Ok(Secret::new(self.0.lock().unwrap().clone()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mismatch_re_reads_the_secrets_once_a_minute() {
+        let stored = Arc::new(Current(std::sync::Mutex::new(OLD.to_owned())));
+        let clock = shared::clock::ManualClock::new(at(T));
+        let rotation = Arc::new(RefreshableSecret::new(
+            stored.clone(),
+            RefreshableSecret::MIN_INTERVAL,
+            clock.shared(),
+        ));
+        let v = verifier(&[OLD]).rotating(Some(rotation));
+        let new = format!("t={T},v1={}", sig(NEW));
+        let old = format!("t={T},v1={}", sig(OLD));
+        assert_eq!(
+            v.verify_rotating(Some(new.as_bytes()), BODY, at(T)).await,
+            Err(SignatureError::Mismatch),
+            "re-read, still the old secret only"
+        );
+        *stored.0.lock().unwrap() = format!("{NEW},{OLD}");
+        assert_eq!(
+            v.verify_rotating(Some(new.as_bytes()), BODY, at(T)).await,
+            Err(SignatureError::Mismatch),
+            "no second re-read within the minute"
+        );
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            v.verify_rotating(Some(new.as_bytes()), BODY, at(T)).await,
+            Ok(T)
+        );
+        assert_eq!(
+            v.verify_rotating(Some(old.as_bytes()), BODY, at(T)).await,
+            Ok(T)
+        );
     }
 
     /// Property: for random secrets, bodies and times, a signed body verifies, a flipped byte

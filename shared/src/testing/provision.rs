@@ -236,3 +236,33 @@ pub async fn create_all(
     }
     Ok(created)
 }
+
+/// Stores `value` as secret `name` (created, or given a new current version when it exists);
+/// returns the secret's ARN.
+pub async fn put_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    value: &str,
+) -> Result<String, ProvisionError> {
+    match client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+    {
+        Ok(created) => return Ok(created.arn.unwrap_or_default()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_exists_exception()) => {}
+        Err(e) => return Err(aws_err(name, e)),
+    }
+    client
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(value)
+        .send()
+        .await
+        .map(|put| put.arn.unwrap_or_default())
+        .map_err(|e| aws_err(name, e))
+}
