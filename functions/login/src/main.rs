@@ -9,6 +9,6 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
     let aws = shared::aws::load_config().await;
     let config = init(Config::from_env(shared::secrets::process_env(&aws).await)).await?;
-    let app = &init(App::from_aws(config, &aws).map_err(Error::from)).await?;
+    let app = &init(App::from_aws(config, &aws)).await?;
     run_http(move |request| app.handle(request)).await
 }
