@@ -96,8 +96,8 @@ status() { echo "r.get('statusCode') == $1"; }
 
 banner "invoking every sample"
 invoke login events/login/success.json "$(status 200) and json.loads(r['body'])['user']['email'] == 'jane@example.com'"
-invoke login events/login/wrong-password.json "$(status 401)"
-invoke login events/login/malformed-body.json "$(status 400)"
+invoke login events/login/wrong_password.json "$(status 401)"
+invoke login events/login/malformed_body.json "$(status 400)"
 for f in events/stripe-webhook/*.json; do
     case "${f##*/}" in
     expected.json | stripe_python_vector.json) continue ;;
@@ -107,10 +107,10 @@ for f in events/stripe-webhook/*.json; do
     esac
 done
 invoke reminder-cron events/reminder-cron/scheduler.json "r.get('errors') == 0 and 'due' in r"
-invoke reminder-cron events/reminder-cron/classic-scheduled-event.json "r.get('errors') == 0 and 'due' in r"
-invoke email-retry events/email-retry/valid-batch.json "r == {'batchItemFailures': []}"
-invoke email-retry events/email-retry/duplicate-batch.json "r == {'batchItemFailures': []}"
-invoke email-retry events/email-retry/malformed-batch.json \
+invoke reminder-cron events/reminder-cron/classic_scheduled_event.json "r.get('errors') == 0 and 'due' in r"
+invoke email-retry events/email-retry/valid_batch.json "r == {'batchItemFailures': []}"
+invoke email-retry events/email-retry/duplicate_batch.json "r == {'batchItemFailures': []}"
+invoke email-retry events/email-retry/malformed_batch.json \
     "sorted(f['itemIdentifier'] for f in r['batchItemFailures']) == ['66666666-6666-4666-8666-666666666666', '77777777-7777-4777-8777-777777777777']"
 
 if ((FAILED)); then

@@ -177,16 +177,23 @@ async fn redrive_to_dead_letter_queue_after_max_receives() {
     use shared::testing::provision::create_all;
     use shared::testing::template::Template;
     let config = common::aws().await;
+    let template = Template::load().unwrap();
+    let max_receives: u32 = {
+        let policy = &template.properties("EmailQueue").unwrap()["RedrivePolicy"];
+        template
+            .scalar(&policy["maxReceiveCount"])
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
     let prefix = shared::testing::unique_name("redrive") + "-";
-    let created = create_all(&config, &Template::load().unwrap(), &prefix)
-        .await
-        .unwrap();
+    let created = create_all(&config, &template, &prefix).await.unwrap();
     let url = |id: &str| created.iter().find(|(c, _)| c == id).unwrap().1.clone();
     let client = aws_sdk_sqs::Client::new(&config);
     let queue = SqsQueue::new(client.clone(), url("EmailQueue"));
     let dlq = SqsQueue::new(client, url("EmailDeadLetterQueue"));
     queue.enqueue(&job(99), Duration::ZERO).await.unwrap();
-    for attempt in 1..=3 {
+    for attempt in 1..=max_receives {
         let got = queue.receive(1, VISIBILITY).await.unwrap();
         assert_eq!(got[0].receive_count, attempt);
         queue
@@ -196,16 +203,17 @@ async fn redrive_to_dead_letter_queue_after_max_receives() {
     }
     assert!(
         queue.receive(1, VISIBILITY).await.unwrap().is_empty(),
-        "moved on the 4th receive"
+        "moved on receive {} (maxReceiveCount + 1)",
+        max_receives + 1
     );
     let dead = dlq.receive(10, VISIBILITY).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].job().unwrap().id, "order-confirmation#o99");
 
     let clock = ManualClock::new(Utc::now());
-    let memory = MemoryQueue::with_redrive(clock.shared(), 3);
+    let memory = MemoryQueue::with_redrive(clock.shared(), max_receives);
     memory.enqueue(&job(99), Duration::ZERO).await.unwrap();
-    for _ in 1..=3 {
+    for _ in 1..=max_receives {
         let got = memory.receive(1, VISIBILITY).await.unwrap();
         memory
             .change_visibility(&got[0].receipt, Duration::ZERO)

@@ -32,7 +32,7 @@ async fn valid_batch_sends_each_job_once() {
     .await;
     let response = h
         .worker
-        .handle(event("valid-batch.json"), &h.deadline())
+        .handle(event("valid_batch.json"), &h.deadline())
         .await;
     assert!(
         response.batch_item_failures.is_empty(),
@@ -70,7 +70,7 @@ async fn duplicate_batch_sends_one_email() {
     let h = Harness::new();
     let response = h
         .worker
-        .handle(event("duplicate-batch.json"), &h.deadline())
+        .handle(event("duplicate_batch.json"), &h.deadline())
         .await;
     assert_eq!(h.mailer.calls(), 1);
     // Records processed concurrently: any that found the send in progress come back (and are
@@ -78,7 +78,7 @@ async fn duplicate_batch_sends_one_email() {
     assert!(failed_ids(&response).iter().all(|id| !id.is_empty()));
     let again = h
         .worker
-        .handle(event("duplicate-batch.json"), &h.deadline())
+        .handle(event("duplicate_batch.json"), &h.deadline())
         .await;
     assert!(again.batch_item_failures.is_empty());
     assert_eq!(h.mailer.calls(), 1);
@@ -89,7 +89,7 @@ async fn malformed_batch_returns_exactly_the_malformed_records() {
     let h = Harness::new();
     let response = h
         .worker
-        .handle(event("malformed-batch.json"), &h.deadline())
+        .handle(event("malformed_batch.json"), &h.deadline())
         .await;
     let mut ids = failed_ids(&response);
     ids.sort();

@@ -22,11 +22,11 @@ async fn sample_events_get_their_answers() {
     assert_eq!(body_json(&ok)["user"]["email"], "jane@example.com");
     assert!(header(&ok, "set-cookie").starts_with("session="));
 
-    let wrong = s.login.handle(event("wrong-password.json")).await;
+    let wrong = s.login.handle(event("wrong_password.json")).await;
     assert_eq!(wrong.status(), 401);
     assert_eq!(header(&wrong, "content-type"), "application/problem+json");
 
-    let bad = s.login.handle(event("malformed-body.json")).await;
+    let bad = s.login.handle(event("malformed_body.json")).await;
     assert_eq!(bad.status(), 400);
     assert_eq!(body_json(&bad)["detail"], "the body is not valid JSON");
 
@@ -45,7 +45,7 @@ async fn sample_events_get_their_answers() {
 async fn a_named_stage_does_not_change_the_route() {
     let s = stack(Backend::Memory, Parts::default()).await;
     let path = format!(
-        "{}/../../events/login/wrong-password.json",
+        "{}/../../events/login/wrong_password.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut ev: serde_json::Value =

@@ -24,7 +24,7 @@ fn order_confirmation() -> EmailJob {
 /// The bodies of `events/email-retry/*.json`: jobs queued before the typed contract.
 fn sample_bodies() -> Vec<(String, String)> {
     let mut bodies = Vec::new();
-    for name in ["valid-batch.json", "duplicate-batch.json"] {
+    for name in ["valid_batch.json", "duplicate_batch.json"] {
         let path = format!(
             "{}/../events/email-retry/{name}",
             env!("CARGO_MANIFEST_DIR")
