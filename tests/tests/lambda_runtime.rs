@@ -289,7 +289,7 @@ async fn stripe_webhook_answers_each_sample_re_signed_at_invoke_time() {
         .unwrap();
     let mut webhook = stack.start("stripe-webhook", &[]).await;
     let listed: Vec<&str> = STRIPE_ANSWERS.iter().map(|(n, _)| *n).collect();
-    let mut files = sample_names("stripe-webhook");
+    let files = sample_names("stripe-webhook");
     assert_eq!(files, listed, "every sample has its answer here");
 
     for (name, expected) in STRIPE_ANSWERS {
