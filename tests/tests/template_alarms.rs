@@ -175,7 +175,7 @@ fn every_alarm_worthy_metric_has_an_alarm_over_every_function() {
     }
 }
 
-/// Dead-letter queues, function errors and throttles are alarmed (SPEC "Deployment shape").
+/// Dead-letter queues, function errors and throttles are alarmed (docs/RUNBOOK.md has one entry per alarm).
 #[test]
 fn queues_and_functions_are_alarmed() {
     let t = template();

@@ -1,4 +1,5 @@
-//! Reads template.yaml and asserts the deployment guarantees of SPEC.md "Deployment shape".
+//! Reads template.yaml and asserts the deployment guarantees docs/DEPLOY.md lists (runtime,
+//! queues and their dead letters, tables, least-privilege IAM, secrets, schedule).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
