@@ -222,22 +222,6 @@ async fn hundred_events_three_times_with_ten_percent_store_faults() {
     );
 }
 
-fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
-    if items.len() <= 1 {
-        return vec![items.to_vec()];
-    }
-    let mut out = Vec::new();
-    for i in 0..items.len() {
-        let mut rest = items.to_vec();
-        let first = rest.remove(i);
-        for mut p in permutations(&rest) {
-            p.insert(0, first.clone());
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn every_order_of_subscription_events_ends_in_the_newest_state() {
     let lifecycle = [
@@ -300,7 +284,7 @@ async fn every_order_of_subscription_events_ends_in_the_newest_state() {
         (&no_delete[..], "active", T0 - 10),
         (&same_second[..], "active", T0 - 5),
     ] {
-        let perms = permutations(events);
+        let perms = common::scenarios::permutations(events);
         assert_eq!(perms.len(), if events.len() == 3 { 6 } else { 2 });
         for order in perms {
             let h = Harness::memory();

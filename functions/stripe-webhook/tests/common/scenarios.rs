@@ -220,7 +220,8 @@ pub async fn every_money_permutation(h: Arc<Harness>, tag: &str) -> (usize, u32,
     (orders.len(), deliveries, jobs.len())
 }
 
-fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+/// Every ordering of `items`.
+pub fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
     if items.len() <= 1 {
         return vec![items.to_vec()];
     }
