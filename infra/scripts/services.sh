@@ -195,6 +195,9 @@ write_env() {
             echo "export AWS_SECRET_ACCESS_KEY=testing"
         fi
         printf 'export REDIS_URL=%q\n' "$REDIS_OUT"
+        # The template's StripeMode has no default (a deploy must choose); the local services
+        # serve Stripe's test mode, which is what the sample events are.
+        if is_default STRIPE_MODE test; then echo "export STRIPE_MODE=test"; fi
         [[ -z "$MOTO_PID" ]] || echo "export BUNDLE_MOTO_PID=$MOTO_PID"
         [[ -z "$REDIS_PID" ]] || echo "export BUNDLE_REDIS_PID=$REDIS_PID"
         [[ -z "$REDIS_PORT" ]] || echo "export BUNDLE_REDIS_PORT=$REDIS_PORT"

@@ -25,7 +25,15 @@ impl Deadline {
     }
 
     /// From the Lambda context's deadline (milliseconds since the epoch).
+    ///
+    /// Lambda always sends a wall-clock time. A value before 2001 cannot be one: `cargo lambda
+    /// watch` (1.9) sends a fixed `600000`, meaning ten minutes, so such a value is read as a
+    /// duration from now rather than as a deadline long past (which would hand every piece of
+    /// work back unstarted).
     pub fn from_epoch_millis(millis: u64, margin: Duration, clock: SharedClock) -> Self {
+        if millis < PLAUSIBLE_EPOCH_MILLIS {
+            return Self::after(Duration::from_millis(millis), margin, clock);
+        }
         let hard = i64::try_from(millis)
             .ok()
             .and_then(DateTime::<Utc>::from_timestamp_millis)
@@ -71,6 +79,9 @@ impl Deadline {
     }
 }
 
+/// 2001-09-09 in milliseconds since the epoch: no Lambda deadline is earlier.
+const PLAUSIBLE_EPOCH_MILLIS: u64 = 1_000_000_000_000;
+
 /// Converts a std duration to a chrono delta, saturating.
 pub fn to_delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
@@ -113,5 +124,14 @@ mod tests {
         let ms = clock.shared().now().timestamp_millis() as u64 + 3000;
         let d = Deadline::from_epoch_millis(ms, Duration::from_millis(500), clock.shared());
         assert_eq!(d.remaining(), Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn an_implausible_deadline_is_read_as_a_duration() {
+        let clock = ManualClock::at("2026-01-01T00:00:00Z");
+        let now = clock.shared().now();
+        let d = Deadline::from_epoch_millis(600_000, Duration::from_secs(3), clock.shared());
+        assert_eq!(d.hard(), now + TimeDelta::seconds(600));
+        assert_eq!(d.remaining(), Duration::from_secs(597));
     }
 }
