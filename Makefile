@@ -7,7 +7,8 @@ SCRIPTS := infra/scripts
 # aws-sam-cli and cargo-lambda live in their own venv (kept apart from moto's pins in .venv).
 TOOLS_VENV := .local/sam-venv
 
-.PHONY: help test lint lint-sam services-up services-down dev build sam-build bench fmt check tools-venv model-deep lambda-smoke
+BUILD_TARGETS := build-LoginFunction build-StripeWebhookFunction build-ReminderCronFunction build-EmailRetryFunction
+.PHONY: $(BUILD_TARGETS) help test lint lint-sam services-up services-down dev build sam-build bench fmt check tools-venv model-deep lambda-smoke bench-lambda
 
 help: ## Show this list
 	@echo "Targets:"
@@ -36,17 +37,24 @@ services-down: ## Stop the services started by services-up
 dev: ## Run the local stack (bundle dev)
 	cargo run -p infra --bin bundle -- dev
 
-# Needs cargo-lambda on PATH (`pip install cargo-lambda`, which brings zig for the arm64
-# cross build); `make tools-venv` installs it into $(TOOLS_VENV), which is used when present.
-build: ## Release arm64 Lambda packages (cargo lambda build)
-	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo lambda build --release --arm64
+build: tools-venv ## Release arm64 binaries of the four functions, one workspace build (target/lambda/)
+	$(SCRIPTS)/lambda-build.sh
 
-# sam needs a region but no credentials; its Rust builder (cargo-lambda) is a beta feature.
-# Cross-compiles every function for arm64 in release mode: slow (see docs/DEPLOY.md); set
-# CARGO_TARGET_DIR to keep its artifacts apart from the debug target dir.
-sam-build: tools-venv ## sam build of template.yaml (aws-sam-cli from a venv; slow)
+# sam needs a region but no credentials. template.yaml builds every function with
+# `BuildMethod: makefile`, in source (samconfig.toml): sam calls build-<LogicalId> below with
+# ARTIFACTS_DIR, and all four share one `cargo lambda build --release --arm64` (docs/DEPLOY.md).
+sam-build: tools-venv ## sam build of template.yaml (one arm64 release build for all four)
 	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" AWS_REGION="$${AWS_REGION:-us-east-1}" SAM_CLI_TELEMETRY=0 \
-		sam build --beta-features
+		sam build --build-in-source
+
+build-LoginFunction:
+	$(SCRIPTS)/lambda-build.sh login "$(ARTIFACTS_DIR)"
+build-StripeWebhookFunction:
+	$(SCRIPTS)/lambda-build.sh stripe-webhook "$(ARTIFACTS_DIR)"
+build-ReminderCronFunction:
+	$(SCRIPTS)/lambda-build.sh reminder-cron "$(ARTIFACTS_DIR)"
+build-EmailRetryFunction:
+	$(SCRIPTS)/lambda-build.sh email-retry "$(ARTIFACTS_DIR)"
 
 lambda-smoke: ## Every sample event through cargo lambda watch + invoke (not in make test)
 	$(SCRIPTS)/lambda-smoke.sh
@@ -64,6 +72,9 @@ model-deep: ## Model checks at deeper bounds (minutes)
 
 bench: ## Benchmarks
 	cargo bench --workspace
+
+bench-lambda: ## Release binaries under a Runtime API emulator vs hello world (ARM64=1: arm64 sizes too)
+	$(SCRIPTS)/bench-lambda.sh
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -91,7 +91,7 @@ fn init_logs() {
     } else {
         let _ = tracing_subscriber::fmt()
             .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_max_level(tracing::Level::WARN)
             .with_target(false)
             .without_time()
             .try_init();

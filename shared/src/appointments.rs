@@ -231,15 +231,21 @@ impl AppointmentStore for DynamoAppointments {
         to: DateTime<Utc>,
     ) -> Result<Vec<Appointment>, StoreError> {
         let (from_s, to_s) = (stored_instant(from), stored_instant(to));
-        let mut out = Vec::new();
+        let mut days = Vec::new();
         let mut d = day(from);
         while d <= day(to) {
-            out.extend(self.query_day(d, &from_s, &to_s).await?);
+            days.push(d);
             d = d.succ_opt().unwrap_or(d);
             if d == NaiveDate::MAX {
                 break;
             }
         }
+        // One query per day partition, all at once: one wait instead of one per day.
+        let queried = futures::future::try_join_all(
+            days.into_iter().map(|d| self.query_day(d, &from_s, &to_s)),
+        )
+        .await?;
+        let mut out: Vec<Appointment> = queried.into_iter().flatten().collect();
         // The index may lag a status change; only approved ones count.
         out.retain(|a| a.status == Status::Approved);
         Ok(out)

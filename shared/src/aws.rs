@@ -1,14 +1,77 @@
 //! AWS SDK plumbing: one shared config per cold start, and error classification.
 
+use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use base64::Engine as _;
 
 use crate::error::ErrorClass;
 use crate::store_error::StoreError;
 
-/// Loads the SDK configuration once (region, credentials, and `AWS_ENDPOINT_URL` for moto).
+/// Loads the SDK configuration once (region, credentials, and `AWS_ENDPOINT_URL` for moto),
+/// with [`https_client`].
 pub async fn load_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
+}
+
+/// The root certificates AWS service endpoints chain to: Amazon Trust Services' roots (Amazon
+/// Root CA 1-4 and the Starfield Services G2 root they are cross-signed by).
+const AWS_ROOT_NAMES: [&[u8]; 2] = [
+    b"Amazon Root CA ",
+    b"Starfield Services Root Certificate Authority - G2",
+];
+
+/// The Amazon Trust Services roots among the Mozilla roots compiled in (`webpki-root-certs`).
+fn aws_roots() -> impl Iterator<Item = &'static [u8]> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|cert| cert.as_ref())
+        .filter(|der| {
+            // A root's issuer (its own name) comes early in its DER encoding: searching the
+            // head only keeps this to a few microseconds.
+            let head = der.get(..512).unwrap_or(der);
+            AWS_ROOT_NAMES.iter().any(|name| {
+                head.windows(name.len())
+                    .any(|w| w.first() == name.first() && w == *name)
+            })
+        })
+}
+
+fn pem(der: &[u8]) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
+/// The SDK's HTTPS client: rustls with ring (as async-stripe's), trusting only the Amazon Trust
+/// Services roots, compiled into the binary, that every AWS service endpoint chains to. The
+/// SDK's default client reads the system's whole certificate store, and a full root store costs
+/// milliseconds of every cold start (docs/PERFORMANCE.md, "Cold start"). Falls back to the
+/// system's roots if these do not load.
+pub fn https_client() -> SharedHttpClient {
+    let mut trust = TrustStore::empty().with_native_roots(false);
+    for der in aws_roots() {
+        trust.add_pem_certificate(pem(der).into_bytes());
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .unwrap_or_default();
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .tls_context(context)
+        .build_https()
 }
 
 /// AWS error codes that mean "slow down / try again" (the SDK's standard retry set).
@@ -84,6 +147,31 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The trust store is built at the first HTTPS call: every root parses (a root rustls
+    /// refused would panic there), and the call then fails only to connect.
+    #[tokio::test]
+    async fn the_compiled_in_roots_load_and_an_https_call_gets_to_connecting() {
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+        assert_eq!(
+            aws_roots().count(),
+            5,
+            "Amazon Root CA 1-4 and Starfield Services G2"
+        );
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("t", "t", None, None, "test"))
+            .endpoint_url("https://127.0.0.1:9")
+            .http_client(https_client())
+            .build();
+        let err = aws_sdk_dynamodb::Client::from_conf(config)
+            .list_tables()
+            .send()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
+    }
 
     #[test]
     fn service_codes_and_statuses_are_classified() {

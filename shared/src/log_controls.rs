@@ -14,7 +14,8 @@ pub enum LogFormat {
 /// The level filter and format to log with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogControls {
-    /// An `EnvFilter` directive (`info`, `warn,login=debug`, ...).
+    /// A filter directive (`info`, `warn,login=debug`, ...), as `tracing_subscriber`'s
+    /// `Targets` reads it.
     pub filter: String,
     /// Line format.
     pub format: LogFormat,

@@ -8,6 +8,9 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::log_controls::{LogControls, LogFormat};
 
@@ -16,10 +19,15 @@ use crate::log_controls::{LogControls, LogFormat};
 /// `AWS_LAMBDA_LOG_FORMAT`, `RUST_LOG` first; JSON at `info` by default). Safe to call twice.
 pub fn init_tracing() {
     let controls = LogControls::from_process();
-    let filter = tracing_subscriber::EnvFilter::try_new(&controls.filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // `Targets` reads the same `level,target=level` directives as `EnvFilter` without a regex
+    // engine in every binary (docs/PERFORMANCE.md, "Package size").
+    let filter: Targets = controls
+        .filter
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    // The layer decides: the builder's own default would stop at INFO.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
         .with_target(false)
         .without_time()
         .with_ansi(false);
@@ -28,8 +36,10 @@ pub fn init_tracing() {
             .json()
             .with_current_span(false)
             .with_span_list(true)
+            .finish()
+            .with(filter)
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.finish().with(filter).try_init(),
     };
 }
 

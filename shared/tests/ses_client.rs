@@ -67,6 +67,7 @@ async fn send_email_is_attempted_once_and_a_500_is_retryable() {
         .region(Region::new("us-east-1"))
         .endpoint_url(url)
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .http_client(shared::aws::https_client())
         .load()
         .await;
     let mailer = SesMailer::from_aws(&aws);

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -46,6 +46,8 @@ struct State {
     queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: watch::Sender<Option<Outcome>>,
+    /// When the function first asked for an event (the end of its cold start).
+    first_poll: watch::Sender<Option<Instant>>,
 }
 
 /// The emulator: an HTTP server on 127.0.0.1 (stops when dropped).
@@ -101,6 +103,13 @@ async fn route(state: Arc<State>, request: Request<Incoming>) -> Response<Full<B
     let path = parts.uri.path().strip_prefix(PREFIX).unwrap_or_default();
     match (parts.method, path) {
         (Method::GET, "/invocation/next") => {
+            state.first_poll.send_if_modified(|first| {
+                let unset = first.is_none();
+                if unset {
+                    *first = Some(Instant::now());
+                }
+                unset
+            });
             let Some(invocation) = state.queue.lock().await.recv().await else {
                 return reply(StatusCode::GONE, "emulator stopped");
             };
@@ -172,6 +181,7 @@ impl RuntimeApi {
             queue: tokio::sync::Mutex::new(receive),
             waiting: Mutex::new(HashMap::new()),
             init_error: watch::channel(None).0,
+            first_poll: watch::channel(None).0,
         });
         let shared = state.clone();
         let server = tokio::spawn(async move {
@@ -220,6 +230,18 @@ impl RuntimeApi {
             .ok()
     }
 
+    /// When the function first asked for an event (its cold start is over), waiting up to
+    /// `timeout`.
+    pub async fn first_poll(&self, timeout: Duration) -> Option<Instant> {
+        let mut rx = self.state.first_poll.subscribe();
+        let polled = rx.wait_for(Option::is_some);
+        tokio::time::timeout(timeout, polled)
+            .await
+            .ok()?
+            .ok()
+            .and_then(|v| *v)
+    }
+
     /// The cold-start failure reported on `/runtime/init/error`, waiting up to `timeout`.
     pub async fn init_error(&self, timeout: Duration) -> Option<Outcome> {
         let mut rx = self.state.init_error.subscribe();
@@ -238,6 +260,7 @@ impl RuntimeApi {
 pub struct FunctionProcess {
     child: tokio::process::Child,
     output: Arc<Mutex<String>>,
+    started: Instant,
 }
 
 impl FunctionProcess {
@@ -262,6 +285,7 @@ impl FunctionProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let started = Instant::now();
         let mut child = command.spawn()?;
         let output = Arc::new(Mutex::new(String::new()));
         if let Some(out) = child.stdout.take() {
@@ -270,7 +294,21 @@ impl FunctionProcess {
         if let Some(err) = child.stderr.take() {
             collect(err, output.clone());
         }
-        Ok(Self { child, output })
+        Ok(Self {
+            child,
+            output,
+            started,
+        })
+    }
+
+    /// When the process was started (just before `exec`).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The process id (`None` once it has been waited for).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Everything the process wrote so far (stdout and stderr, line by line).

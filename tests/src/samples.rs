@@ -55,8 +55,13 @@ pub async fn seed_login_user(aws: &aws_config::SdkConfig, users_table: &str) -> 
 /// Clears the sample IP's and account's rate-limit counters in Redis, so the samples can be
 /// sent again within the 15-minute window.
 pub async fn reset_login_limits(redis_url: &str) -> Result<(), String> {
+    reset_login_limits_of(redis_url, LOGIN_IP).await
+}
+
+/// Clears the counters of the sample account and of the client address `ip`.
+pub async fn reset_login_limits_of(redis_url: &str, ip: &str) -> Result<(), String> {
     let redis = RedisRateLimiter::new(redis_url).map_err(|e| failed("REDIS_URL", e))?;
-    let ip = ClientIp::parse(LOGIN_IP).ok_or("sample IP does not parse")?;
+    let ip = ClientIp::parse(ip).ok_or("the IP does not parse")?;
     for key in [
         LoginLimits::ip_key(&ip),
         LoginLimits::account_key(LOGIN_EMAIL),

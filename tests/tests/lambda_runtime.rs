@@ -11,15 +11,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use scenario_tests::emulator::{FunctionProcess, Outcome, RuntimeApi, workspace_binary};
 use scenario_tests::samples;
+use scenario_tests::stack::{Stack, WEBHOOK_SECRET};
 use serde_json::{Value, json};
 use shared::testing::fixtures;
-use shared::testing::provision::put_secret;
 use shared::testing::unique_name;
 
 /// The Stripe samples and the status each answers once re-signed at invoke time.
@@ -82,89 +81,13 @@ fn sample_names(function: &str) -> Vec<String> {
     names
 }
 
-/// Fresh tables, queue and secrets in moto for one function run; the variables the
-/// template gives the functions, secrets as `<NAME>_SECRET_ARN`.
-struct Stack {
-    aws: aws_config::SdkConfig,
-    vars: BTreeMap<String, String>,
-}
-
-const WEBHOOK_SECRET: &str = "whsec_runtime_test_current";
-
-impl Stack {
-    async fn new() -> Self {
-        let aws = fixtures::moto().await;
-        let redis = fixtures::redis();
-        let mut vars = BTreeMap::new();
-        for (var, table) in [
-            ("USERS_TABLE", "UsersTable"),
-            ("CLAIMS_TABLE", "ClaimsTable"),
-            ("BILLING_TABLE", "BillingTable"),
-            ("APPOINTMENTS_TABLE", "AppointmentsTable"),
-            ("EMAILS_TABLE", "EmailsTable"),
-        ] {
-            vars.insert(var.to_owned(), fixtures::table(&aws, table).await);
-        }
-        let (queue, _dlq) = fixtures::email_queue_with_dlq(&aws).await;
-        fixtures::verify_sender(&aws, "example.com").await;
-        let secrets = aws_sdk_secretsmanager::Client::new(&aws);
-        for (name, value) in [
-            ("REDIS_URL", redis.as_str()),
-            ("STRIPE_WEBHOOK_SECRETS", WEBHOOK_SECRET),
-            ("STRIPE_API_KEY", "sk_test_runtime_unused"),
-            ("LOG_HASH_KEY", "runtime-test-log-hash-key-0123456789"),
-            (
-                "DEVICE_COOKIE_KEY",
-                "runtime-test-device-cookie-key-0123456789",
-            ),
-        ] {
-            let arn = put_secret(&secrets, &unique_name(name), value)
-                .await
-                .unwrap();
-            vars.insert(format!("{name}_SECRET_ARN"), arn);
-        }
-        for (var, value) in [
-            ("EMAIL_QUEUE_URL", queue.url.as_str()),
-            ("APPOINTMENTS_INDEX", "by-start-day"),
-            ("SENDER_EMAIL", "no-reply@example.com"),
-            ("ADMIN_EMAIL", "admin@example.com"),
-            ("BUSINESS_TIME_ZONE", "America/New_York"),
-            ("STRIPE_MODE", "test"),
-            ("EMAIL_CONCURRENCY", "2"),
-            ("DEADLINE_MARGIN_MS", "3000"),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ] {
-            vars.insert(var.to_owned(), value.to_owned());
-        }
-        for var in [
-            "AWS_ENDPOINT_URL",
-            "AWS_REGION",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-        ] {
-            let value = std::env::var(var).unwrap_or_else(|_| panic!("{var} (services env)"));
-            vars.insert(var.to_owned(), value);
-        }
-        Self { aws, vars }
-    }
-
-    fn without(&self, names: &[&str]) -> Vec<(String, String)> {
-        self.vars
-            .iter()
-            .filter(|(k, _)| !names.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-
-    /// Starts `binary` under a fresh emulator with these variables (minus `without`).
-    async fn start(&self, binary: &str, without: &[&str]) -> Running {
-        let api = RuntimeApi::start().await.unwrap();
-        let path = workspace_binary(binary).unwrap_or_else(|e| panic!("{e}"));
-        let process = FunctionProcess::spawn(&path, binary, &self.without(without), &api).unwrap();
-        Running { api, process }
-    }
+/// Starts `binary` of this test's profile under a fresh emulator with the stack's variables
+/// (minus `without`).
+async fn start(stack: &Stack, binary: &str, without: &[&str]) -> Running {
+    let api = RuntimeApi::start().await.unwrap();
+    let path = workspace_binary(binary).unwrap_or_else(|e| panic!("{e}"));
+    let process = FunctionProcess::spawn(&path, binary, &stack.without(without), &api).unwrap();
+    Running { api, process }
 }
 
 struct Running {
@@ -221,14 +144,14 @@ fn secrets_read_ms(logs: &str) -> f64 {
 
 #[tokio::test]
 async fn login_answers_each_sample_and_refuses_a_malformed_event() {
-    let stack = Stack::new().await;
+    let stack = Stack::new(&fixtures::redis()).await;
     samples::seed_login_user(&stack.aws, &stack.vars["USERS_TABLE"])
         .await
         .unwrap();
     samples::reset_login_limits(&fixtures::redis())
         .await
         .unwrap();
-    let mut login = stack.start("login", &[]).await;
+    let mut login = start(&stack, "login", &[]).await;
     assert_eq!(
         sample_names("login"),
         ["malformed_body.json", "success.json", "wrong_password.json"]
@@ -283,11 +206,11 @@ async fn login_answers_each_sample_and_refuses_a_malformed_event() {
 
 #[tokio::test]
 async fn stripe_webhook_answers_each_sample_re_signed_at_invoke_time() {
-    let stack = Stack::new().await;
+    let stack = Stack::new(&fixtures::redis()).await;
     samples::seed_billing(&stack.aws, &stack.vars["BILLING_TABLE"])
         .await
         .unwrap();
-    let mut webhook = stack.start("stripe-webhook", &[]).await;
+    let mut webhook = start(&stack, "stripe-webhook", &[]).await;
     let listed: Vec<&str> = STRIPE_ANSWERS.iter().map(|(n, _)| *n).collect();
     let files = sample_names("stripe-webhook");
     assert_eq!(files, listed, "every sample has its answer here");
@@ -316,8 +239,8 @@ async fn stripe_webhook_answers_each_sample_re_signed_at_invoke_time() {
 /// next delivery signed with it (no restart, no redeploy).
 #[tokio::test]
 async fn a_rotated_webhook_secret_verifies_without_a_restart() {
-    let stack = Stack::new().await;
-    let mut webhook = stack.start("stripe-webhook", &[]).await;
+    let stack = Stack::new(&fixtures::redis()).await;
+    let mut webhook = start(&stack, "stripe-webhook", &[]).await;
     let event = |secret: &str| {
         let mut e = sample("stripe-webhook", "unknown_type.json");
         assert!(samples::resign_stripe_event(
@@ -350,8 +273,8 @@ async fn a_rotated_webhook_secret_verifies_without_a_restart() {
 
 #[tokio::test]
 async fn reminder_cron_answers_each_sample_and_names_a_store_failure() {
-    let stack = Stack::new().await;
-    let mut cron = stack.start("reminder-cron", &[]).await;
+    let stack = Stack::new(&fixtures::redis()).await;
+    let mut cron = start(&stack, "reminder-cron", &[]).await;
     assert_eq!(
         sample_names("reminder-cron"),
         ["classic_scheduled_event.json", "scheduler.json"]
@@ -369,14 +292,11 @@ async fn reminder_cron_answers_each_sample_and_names_a_store_failure() {
     cron.logs_without_panic();
 
     // A table that does not exist: the run fails with a stable type, not a boxed-error path.
-    let mut broken = Stack {
-        aws: stack.aws.clone(),
-        vars: stack.vars.clone(),
-    };
+    let mut broken = stack.clone();
     broken
         .vars
         .insert("APPOINTMENTS_TABLE".into(), unique_name("missing"));
-    let mut cron = broken.start("reminder-cron", &[]).await;
+    let mut cron = start(&broken, "reminder-cron", &[]).await;
     let Outcome::Error {
         error_type,
         error_message,
@@ -396,8 +316,8 @@ async fn reminder_cron_answers_each_sample_and_names_a_store_failure() {
 
 #[tokio::test]
 async fn email_retry_answers_each_sample_and_names_a_malformed_event() {
-    let stack = Stack::new().await;
-    let mut worker = stack.start("email-retry", &[]).await;
+    let stack = Stack::new(&fixtures::redis()).await;
+    let mut worker = start(&stack, "email-retry", &[]).await;
     assert_eq!(
         sample_names("email-retry"),
         [
@@ -467,8 +387,8 @@ async fn email_retry_answers_each_sample_and_names_a_malformed_event() {
 /// its variable and ARN, never by a value.
 #[tokio::test]
 async fn a_cold_start_with_missing_configuration_is_reported_to_the_runtime() {
-    let stack = Stack::new().await;
-    let mut vars = stack.clone_vars();
+    let stack = Stack::new(&fixtures::redis()).await;
+    let mut vars = stack.vars.clone();
     vars.insert(
         "STRIPE_API_KEY_SECRET_ARN".into(),
         format!(
@@ -477,12 +397,15 @@ async fn a_cold_start_with_missing_configuration_is_reported_to_the_runtime() {
         ),
     );
     let broken = Stack {
-        aws: stack.aws.clone(),
         vars,
+        ..stack.clone()
     };
-    let mut webhook = broken
-        .start("stripe-webhook", &["BILLING_TABLE", "EMAIL_QUEUE_URL"])
-        .await;
+    let mut webhook = start(
+        &broken,
+        "stripe-webhook",
+        &["BILLING_TABLE", "EMAIL_QUEUE_URL"],
+    )
+    .await;
     let Some(Outcome::Error {
         error_type,
         error_message,
@@ -517,10 +440,10 @@ async fn a_cold_start_with_missing_configuration_is_reported_to_the_runtime() {
     let mut text = broken.vars.clone();
     text.insert("AWS_LAMBDA_LOG_FORMAT".into(), "Text".into());
     let text = Stack {
-        aws: stack.aws.clone(),
         vars: text,
+        ..stack.clone()
     };
-    let mut login = text.start("login", &["USERS_TABLE"]).await;
+    let mut login = start(&text, "login", &["USERS_TABLE"]).await;
     let reported = login.api.init_error(Duration::from_secs(20)).await;
     assert!(
         matches!(reported, Some(Outcome::Error { ref error_type, .. }) if error_type == "ConfigInvalid")
@@ -532,10 +455,4 @@ async fn a_cold_start_with_missing_configuration_is_reported_to_the_runtime() {
         .find(|l| l.contains("cold start failed"))
         .unwrap_or_else(|| panic!("{logs}"));
     assert!(line.contains("ERROR") && !line.starts_with('{'), "{line}");
-}
-
-impl Stack {
-    fn clone_vars(&self) -> BTreeMap<String, String> {
-        self.vars.clone()
-    }
 }

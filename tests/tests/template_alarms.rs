@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_norway::Value;
 use shared::metrics::{Metric, NAMESPACE};
-use shared::testing::template::{Template, locate};
+use shared::testing::template::{Template, function_binaries, locate};
 
 fn template() -> Template {
     Template::load().unwrap()
@@ -47,12 +47,13 @@ fn alarm_worthy(metric: Metric) -> bool {
 fn binaries(t: &Template) -> BTreeSet<String> {
     let ids = t.resources_of("AWS::Serverless::Function");
     assert_eq!(ids.len(), 4);
+    let built = function_binaries().unwrap();
     ids.iter()
         .map(|id| {
-            t.root()["Resources"][id.as_str()]["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            built
+                .get(id)
+                .unwrap_or_else(|| panic!("no build-{id}"))
+                .clone()
         })
         .collect()
 }

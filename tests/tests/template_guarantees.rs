@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use serde_norway::Value;
-use shared::testing::template::Template;
+use shared::testing::template::{Template, function_binaries};
 
 fn template() -> Template {
     Template::load().unwrap()
@@ -24,8 +24,10 @@ fn functions(t: &Template) -> Vec<String> {
 }
 
 #[test]
-fn every_function_is_arm64_al2023_built_with_cargo_lambda() {
+fn every_function_is_arm64_al2023_built_by_the_shared_build() {
     let t = template();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = function_binaries().unwrap();
     let globals = &t.root()["Globals"]["Function"];
     for id in functions(&t) {
         let r = &t.root()["Resources"][id.as_str()];
@@ -40,14 +42,19 @@ fn every_function_is_arm64_al2023_built_with_cargo_lambda() {
         assert_eq!(arch[0].as_str(), Some("arm64"), "{id}");
         assert_eq!(
             r["Metadata"]["BuildMethod"].as_str(),
-            Some("rust-cargolambda"),
+            Some("makefile"),
             "{id}"
         );
+        // sam calls `make build-<id>`, which packages one function of the workspace.
+        let binary = built
+            .get(&id)
+            .unwrap_or_else(|| panic!("Makefile has no build-{id} running lambda-build.sh"));
         assert!(
-            r["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .is_some(),
-            "{id} names its binary"
+            root.join("functions")
+                .join(binary)
+                .join("src/main.rs")
+                .is_file(),
+            "build-{id} packages {binary}, a function of the workspace"
         );
     }
     assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));

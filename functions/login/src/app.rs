@@ -56,7 +56,7 @@ impl Ports {
         Self {
             users: Arc::new(MemoryUserStore::new()),
             limiter: Arc::new(MemoryRateLimiter::new(clock)),
-            passwords: Arc::new(Argon2Passwords),
+            passwords: Arc::new(Argon2Passwords::new()),
             claims,
             queue,
         }
@@ -85,7 +85,7 @@ impl Ports {
         Ok(Self {
             users: Arc::new(DynamoUserStore::new(dynamo.clone(), &config.users_table)),
             limiter: Arc::new(limiter),
-            passwords: Arc::new(Argon2Passwords),
+            passwords: Arc::new(Argon2Passwords::new()),
             claims: Arc::new(DynamoClaimStore::new(dynamo, &config.claims_table, clock)),
             queue: Arc::new(SqsQueue::new(
                 aws_sdk_sqs::Client::new(aws),

@@ -283,17 +283,23 @@ impl App {
             created_at: now,
             expires_at: session::expiry(now, self.settings.session_ttl),
         };
-        if let Err(e) = self.users.create_session(&session).await {
-            return self.unavailable("sessions", e.class());
-        }
-        // A trusted device clears its own counter only: the owner signing in must not hand
+        // The session write and the counter reset are independent: one wait for both. A
+        // trusted device clears its own counter only: the owner signing in must not hand
         // strangers a fresh batch of guesses against the account.
-        if let Err(e) = self.limiter.reset(&principal.key()).await {
+        let counter = principal.key();
+        let (created, reset) = tokio::join!(
+            self.users.create_session(&session),
+            self.limiter.reset(&counter)
+        );
+        if let Err(e) = reset {
             tracing::warn!(
                 class = e.class().as_str(),
                 counter = principal.kind(),
                 "counter not cleared"
             );
+        }
+        if let Err(e) = created {
+            return self.unavailable("sessions", e.class());
         }
         let correlation = attempt
             .request_id

@@ -87,7 +87,7 @@ async fn timed(s: &common::Stack, kind: Kind, known: &str, limited: &str) -> Dur
 
 async fn measure(s: &common::Stack, known: &str, limited: &str) -> (Duration, Duration, String) {
     let (calls_before, wasted_before) = (s.passwords.calls(), s.passwords.wasted());
-    let verifier = Argon2Passwords;
+    let verifier = Argon2Passwords::new();
     let stored = hash_password("something").unwrap();
     let (mut unknown, mut wrong, mut limit, mut hash) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -4,7 +4,10 @@ use lambda_runtime::{Error, LambdaEvent};
 use reminder_cron::{App, Config};
 use shared::lambda::{Failure, init, run};
 
-#[tokio::main]
+// Lambda hands an instance one event at a time and every wait inside one is I/O (CPU-heavy
+// work, such as password hashing, runs on the blocking pool): one thread serves it, and no
+// worker threads are started at cold start (docs/PERFORMANCE.md, "Cold start").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
     let aws = shared::aws::load_config().await;

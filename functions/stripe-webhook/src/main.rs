@@ -4,7 +4,10 @@ use lambda_http::Error;
 use shared::lambda::{init, run_http};
 use stripe_webhook::{App, Config};
 
-#[tokio::main]
+// Lambda hands an instance one event at a time and every wait inside one is I/O (CPU-heavy
+// work, such as password hashing, runs on the blocking pool): one thread serves it, and no
+// worker threads are started at cold start (docs/PERFORMANCE.md, "Cold start").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_tracing();
     let aws = shared::aws::load_config().await;

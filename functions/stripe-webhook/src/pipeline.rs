@@ -152,7 +152,18 @@ async fn complete(
     outcome: Outcome,
     note: Option<&'static str>,
 ) -> Processed {
-    match app.ports.claims.complete(claim, note).await {
+    // A stored unparsed copy of this event is marked replayed alongside (its effects are
+    // stored by now; without such a copy the conditional write just does nothing).
+    let (completed, marked) = tokio::join!(
+        app.ports.claims.complete(claim, note),
+        app.ports
+            .billing
+            .mark_replayed(&envelope.id, app.clock.now())
+    );
+    if let Err(e) = marked {
+        tracing::warn!(error = %e, "could not mark a stored unparsed event replayed");
+    }
+    match completed {
         Ok(()) => {}
         Err(e) if note.is_some() => {
             // Nothing was applied: a redelivery just ignores it again.
@@ -168,14 +179,6 @@ async fn complete(
                 "could not record completion, retry later",
             );
         }
-    }
-    if let Err(e) = app
-        .ports
-        .billing
-        .mark_replayed(&envelope.id, app.clock.now())
-        .await
-    {
-        tracing::warn!(error = %e, "could not mark a stored unparsed event replayed");
     }
     Processed::Done(match (note, outcome) {
         (Some(note), _) => note,

@@ -38,6 +38,36 @@ pub fn locate() -> Option<PathBuf> {
     }
 }
 
+/// The binary each function of the template is packaged from, by logical id: sam builds a
+/// function with `make build-<LogicalId>` (`BuildMethod: makefile`), whose recipe runs
+/// `lambda-build.sh <binary> ...` (read from the Makefile next to the template).
+pub fn function_binaries() -> Result<std::collections::BTreeMap<String, String>, TemplateError> {
+    let path = locate()
+        .map(|t| t.with_file_name("Makefile"))
+        .ok_or_else(|| TemplateError::Shape("template.yaml not found".into()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| TemplateError::Io(path.clone(), e))?;
+    let mut binaries = std::collections::BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(id) = line
+            .strip_prefix("build-")
+            .and_then(|l| l.strip_suffix(':'))
+        else {
+            continue;
+        };
+        let binary = lines.next().and_then(|recipe| {
+            recipe
+                .split_whitespace()
+                .skip_while(|w| !w.ends_with("lambda-build.sh"))
+                .nth(1)
+        });
+        if let Some(binary) = binary {
+            binaries.insert(id.to_owned(), binary.to_owned());
+        }
+    }
+    Ok(binaries)
+}
+
 impl Template {
     /// Loads the repository's template.
     pub fn load() -> Result<Self, TemplateError> {

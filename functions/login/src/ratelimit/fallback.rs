@@ -86,9 +86,13 @@ impl RateLimiter for FallbackRateLimiter {
         }
     }
 
-    /// Clears the counter in both stores (it may live in either); fails if neither cleared it.
+    /// Clears the counter in both stores at once (it may live in either); fails if neither
+    /// cleared it.
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        let primary = if self.breaker.allow() {
+        let primary = async {
+            if !self.breaker.allow() {
+                return false;
+            }
             match within(self.budget, self.primary.reset(key)).await {
                 Ok(Ok(())) => {
                     self.breaker.record_success();
@@ -99,10 +103,9 @@ impl RateLimiter for FallbackRateLimiter {
                     false
                 }
             }
-        } else {
-            false
         };
-        match self.fallback.reset(key).await {
+        let (primary, fallback) = tokio::join!(primary, self.fallback.reset(key));
+        match fallback {
             Ok(()) => Ok(()),
             Err(_) if primary => Ok(()),
             Err(e) => Err(e),

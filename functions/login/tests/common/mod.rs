@@ -232,7 +232,7 @@ async fn real_ports(
 pub async fn stack(backend: Backend, parts: Parts) -> Stack {
     let clock = shared::clock::system();
     let (metrics, sink) = Metrics::in_memory("login");
-    let passwords = Arc::new(Counting::new(Argon2Passwords));
+    let passwords = Arc::new(Counting::new(Argon2Passwords::new()));
     let device_key = DeviceCookies::random_key();
     let (mut ports, memory_users, aws, users_table) = match backend {
         Backend::Memory => {

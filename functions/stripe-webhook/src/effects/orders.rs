@@ -112,26 +112,29 @@ pub(super) async fn payment_succeeded(
     envelope: &Envelope,
     p: &PaymentSucceeded,
 ) -> Result<(), EffectError> {
-    ctx.ports
-        .billing
-        .record_payment(&Payment {
-            payment_intent: p.payment_intent.clone(),
-            order_id: p.order_id.clone(),
-            amount_cents: p.amount_cents,
-            currency: p.currency.clone(),
-            kind: p.role.as_str().to_owned(),
-            event_id: envelope.id.clone(),
-        })
-        .await?;
+    let payment = Payment {
+        payment_intent: p.payment_intent.clone(),
+        order_id: p.order_id.clone(),
+        amount_cents: p.amount_cents,
+        currency: p.currency.clone(),
+        kind: p.role.as_str().to_owned(),
+        event_id: envelope.id.clone(),
+    };
     let line = PaymentLine {
         amount_cents: p.amount_cents,
         currency: p.currency.clone(),
         role: p.role.as_str().to_owned(),
     };
-    let (order, changed) = update_order(ctx, envelope, &p.order_id, |o| {
-        o.with_payment(&p.payment_intent, line.clone())
-    })
-    .await?;
+    // The payment record and the order are separate items and both writes are idempotent (a
+    // retry finds either done): one wait for both.
+    let (recorded, updated) = tokio::join!(
+        ctx.ports.billing.record_payment(&payment),
+        update_order(ctx, envelope, &p.order_id, |o| {
+            o.with_payment(&p.payment_intent, line.clone())
+        })
+    );
+    recorded?;
+    let (order, changed) = updated?;
     for anomaly in order.anomalies() {
         let mine = match &anomaly {
             Anomaly::CurrencyMismatch { payment_intent, .. } => *payment_intent == p.payment_intent,
