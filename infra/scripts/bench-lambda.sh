@@ -17,17 +17,7 @@ cd "$REPO"
 
 SERVICES="$REPO/infra/scripts/services.sh"
 STARTED_FILE="$(mktemp)"
-cleanup() {
-    local rc=$?
-    if [[ -s "$STARTED_FILE" ]]; then
-        local started=()
-        mapfile -t started <"$STARTED_FILE"
-        "$SERVICES" stop "${started[@]}" || warn "could not stop ${started[*]}"
-    fi
-    rm -f "$STARTED_FILE"
-    exit "$rc"
-}
-trap cleanup EXIT
+trap 'stop_recorded "$STARTED_FILE"' EXIT
 
 PACKAGES=(-p login -p stripe-webhook -p reminder-cron -p email-retry -p hello-lambda)
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps |

@@ -26,12 +26,7 @@ cleanup() {
         kill -TERM "$WATCH_PID" 2>/dev/null || true
         wait "$WATCH_PID" 2>/dev/null || true
     fi
-    if [[ -s "$STARTED_FILE" ]]; then
-        local started=()
-        mapfile -t started <"$STARTED_FILE"
-        "$SERVICES" stop "${started[@]}" || warn "could not stop ${started[*]}"
-    fi
-    rm -f "$STARTED_FILE"
+    stop_recorded "$STARTED_FILE"
     exit "$rc"
 }
 trap cleanup EXIT

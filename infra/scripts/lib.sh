@@ -95,3 +95,14 @@ except urllib.error.HTTPError:
     pass' "$1" 2>/dev/null
     fi
 }
+
+# Stop the services a `services.sh start --record FILE` of this run started (listed in FILE;
+# services that were already running are not in it), then remove FILE.
+stop_recorded() {
+    local file="$1" started=()
+    if [[ -s "$file" ]]; then
+        mapfile -t started <"$file"
+        "$REPO/infra/scripts/services.sh" stop "${started[@]}" || warn "could not stop ${started[*]}"
+    fi
+    rm -f "$file"
+}

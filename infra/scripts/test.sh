@@ -37,12 +37,7 @@ on_exit() {
     local rc=$?
     end_step "FAILED (exit $rc)"
     # Stop only what this run started.
-    if [[ -s "$STARTED_FILE" ]]; then
-        local started=()
-        mapfile -t started <"$STARTED_FILE"
-        "$SERVICES" stop "${started[@]}" || warn "could not stop ${started[*]}"
-    fi
-    rm -f "$STARTED_FILE"
+    stop_recorded "$STARTED_FILE"
 
     banner "elapsed"
     local i
