@@ -7,6 +7,11 @@ Real DynamoDB serialises writes to an item, which is exactly what the claim prim
 on. This launcher keeps moto's threaded HTTP server (so idle keep-alive connections never
 block anyone) and lets only one request at a time into the emulator.
 
+The listen backlog is raised from werkzeug's 128 to the kernel's usual maximum: the contract
+tests open 1,000 connections at once, and connections beyond the backlog had their SYNs
+dropped and retried after 1 s and 3 s, past the SDK's 3.1 s connect timeout (seen as
+"HTTP connect" timeouts under load; real DynamoDB accepts them).
+
 Usage: moto_serialised.py HOST PORT
 """
 
@@ -19,6 +24,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+import werkzeug.serving
 from werkzeug.serving import run_simple
 
 
@@ -33,6 +39,7 @@ def main() -> None:
             # Materialise the body inside the lock: the response is produced lazily.
             return list(app(environ, start_response))
 
+    werkzeug.serving.BaseWSGIServer.request_queue_size = 4096
     run_simple(host, port, serialised, threaded=True, request_handler=MotoRequestHandler)
 
 
