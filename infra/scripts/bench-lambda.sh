@@ -8,7 +8,7 @@
 #   ARM64=1 make bench-lambda    also cross-builds the arm64 packages (cargo lambda build
 #                                --release --arm64, cargo-lambda from the tools venv) and
 #                                reports their sizes
-#   COLD=N WARM=N                cold starts per binary (7) and invocations per function (100)
+#   COLD=N WARM=N                cold starts per binary (9) and invocations per function (100)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -41,4 +41,4 @@ set +a
 
 banner "running the binaries under the Runtime API emulator"
 cargo run -q --locked -p scenario-tests --bin bench-lambda -- \
-    --release-dir "$TARGET_DIR/release" "${ARM64_ARGS[@]}" --cold "${COLD:-7}" --warm "${WARM:-100}" </dev/null
+    --release-dir "$TARGET_DIR/release" "${ARM64_ARGS[@]}" --cold "${COLD:-9}" --warm "${WARM:-100}" </dev/null

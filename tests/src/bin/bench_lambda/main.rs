@@ -48,7 +48,7 @@ fn args() -> Result<Args, String> {
     let mut args = Args {
         release_dir: PathBuf::new(),
         arm64_dir: None,
-        cold: 7,
+        cold: 9,
         warm: 100,
     };
     let mut it = std::env::args().skip(1);
